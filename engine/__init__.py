@@ -1,0 +1,18 @@
+"""twicegrad: a tiny scalar autograd engine with PyTorch's exact semantics.
+
+>>> import engine
+>>> x = engine.Value(2.0, requires_grad=True)
+>>> dy, = engine.grad(x ** 3, x, create_graph=True)   # 3x^2, itself differentiable
+>>> d2y, = engine.grad(dy, x)                           # 6x
+>>> dy.item(), d2y.item()
+(12.0, 12.0)
+"""
+
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .value import Value
+from .autograd import backward, grad
+
+__all__ = [
+    "Value", "grad", "backward",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+]

@@ -1,0 +1,489 @@
+"""The backward pass: order the graph, run each node once, free, accumulate, hook.
+
+``backward`` and ``grad`` both call ``_walk``, which does what torch's engine does:
+
+1. seed each output with its gradient (1 by default);
+2. find every node reachable from the outputs (an explicit stack: no recursion, so a
+   graph a million nodes deep is fine) and count the edges into each leaf;
+3. run the nodes newest first (by creation number).  A node's consumers were all
+   created after it, so by then its gradient is complete: this is a topological
+   order, the same one torch's ready queue produces;
+4. each node hands one gradient to each input: summed into a buffer for a node,
+   into the leaf's total for a leaf.  When a leaf's last edge has delivered, its
+   hooks run and the total is added to ``.grad``;
+5. without ``retain_graph`` each node that ran and saved values is marked freed;
+   running it again raises.
+
+With ``create_graph=True`` the nodes run on Values instead of floats, with grad mode
+on, so the gradients that come out are themselves differentiable.
+
+>>> from engine import Value, grad
+>>> x = Value(3.0, requires_grad=True)
+>>> dy, = grad(x ** 3, x, create_graph=True)
+>>> dy, grad(dy, x)
+(Value(27.0, grad_fn=<MulBackward0>), (Value(18.0),))
+"""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+from operator import attrgetter
+from typing import Optional, Sequence, Union
+
+from . import value as _value
+from .grad_mode import state as _grad_mode
+from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _new_value
+
+__all__ = ["backward", "grad"]
+
+Values = Union[Value, Sequence[Value]]
+Seeds = Union[None, float, int, Value, Sequence[Union[None, float, int, Value]]]
+
+_by_newest = attrgetter("_seq")
+
+
+class _AnomalyMode:
+    """Switched by ``engine.detect_anomaly``; read once per backward."""
+
+    enabled = False
+    check_nan = True
+
+
+anomaly_mode = _AnomalyMode()
+
+_warned_reference_cycle = False
+
+REFERENCE_CYCLE_WARNING = (
+    "Using backward() with create_graph=True will create a reference cycle between the "
+    "parameter and its gradient which can cause a memory leak. We recommend using "
+    "autograd.grad when creating the graph to avoid this. If you have to use this "
+    "function, make sure to reset the .grad fields of your parameters to None after use "
+    "to break the cycle and avoid the leak."
+)
+
+
+# ---------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------
+
+def backward(tensors: Values, grad_tensors: Seeds = None, retain_graph: Optional[bool] = None,
+             create_graph: bool = False, inputs: Optional[Values] = None) -> None:
+    """Accumulate the gradients of ``tensors`` into the ``.grad`` of the leaves.
+
+    With several outputs this backpropagates ``sum(g_i * tensors[i])``: the vector-
+    Jacobian product with ``grad_tensors`` (1 where ``None``).  ``inputs`` limits
+    accumulation to those Values.  The graph is freed unless ``retain_graph``
+    (default: ``create_graph``).
+
+    >>> from engine import Value, backward
+    >>> xs = [Value(v, requires_grad=True) for v in (2.0, 3.0, 1.0)]
+    >>> backward([x ** 2 for x in xs], [1, 3, 2])
+    >>> [x.grad.item() for x in xs]
+    [4.0, 18.0, 4.0]
+    """
+    outputs = _as_values(tensors, "tensors")
+    seeds = _seeds(grad_tensors, outputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    targets = None
+    if inputs is not None:
+        inputs = _as_values(inputs, "inputs")
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+        for v in inputs:
+            v.retain_grad()  # raises for a Value that does not require grad, as torch does
+        targets = {_key(v) for v in inputs}
+    _check_outputs(outputs)
+    if create_graph:
+        global _warned_reference_cycle
+        if not _warned_reference_cycle:
+            _warned_reference_cycle = True
+            warnings.warn(REFERENCE_CYCLE_WARNING, UserWarning, stacklevel=3)
+    _walk(outputs, seeds, retain_graph, create_graph, targets, accumulate=True)
+
+
+def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = None,
+         retain_graph: Optional[bool] = None, create_graph: bool = False,
+         only_inputs: bool = True, allow_unused: Optional[bool] = None,
+         materialize_grads: bool = False):
+    """Return the gradients of ``outputs`` with respect to ``inputs``, as a tuple.
+
+    Unlike ``backward`` it never reads or writes ``.grad``.  ``grad_outputs`` is the
+    vector of the vector-Jacobian product, so gradients chain through an
+    intermediate: ``grad(y, x, grad_outputs=dz_dy)`` is ``dz/dx``.  An input that
+    the outputs do not depend on is an error unless ``allow_unused=True`` (then
+    ``None``) or ``materialize_grads=True`` (then 0).
+
+    >>> from engine import Value, grad
+    >>> x = Value(2.0, requires_grad=True); y = x ** 2
+    >>> dz_dy, = grad(y.sin(), y, retain_graph=True)
+    >>> grad(y, x, grad_outputs=dz_dy)
+    (Value(-2.6145744834544478),)
+    """
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, "
+            "but got: allow_unused=False."
+        )
+    allow_unused = bool(allow_unused) or materialize_grads
+    if not only_inputs:
+        warnings.warn(
+            "only_inputs argument is deprecated and is ignored now (defaults to True). To "
+            "accumulate gradient for other parts of the graph, please use torch.autograd.backward.",
+            FutureWarning, stacklevel=2,
+        )
+    names = None
+    if isinstance(inputs, dict):
+        names, inputs = list(inputs), list(inputs.values())
+    outs = _as_values(outputs, "outputs")
+    ins = _as_values(inputs, "inputs")
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
+    seeds = _seeds(grad_outputs, outs)
+    for v in ins:
+        if not v._rg:
+            raise RuntimeError("One of the differentiated Values does not require grad")
+    _check_outputs(outs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    keys = [_key(v) for v in ins]
+    captured = _walk(outs, seeds, retain_graph, create_graph, set(keys), accumulate=False)
+    result = []
+    for i, k in enumerate(keys):
+        g = captured.get(k)
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"The differentiated Value at index {i} appears to not have been used in "
+                    "the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            result.append(Value(0.0) if materialize_grads else None)
+        else:
+            result.append(g if g.__class__ is Value and create_graph else _constant(g))
+    if names is not None:
+        return dict(zip(names, result))
+    return tuple(result)
+
+
+# ---------------------------------------------------------------------------------
+# Argument checking
+# ---------------------------------------------------------------------------------
+
+def _as_values(x, what: str) -> list:
+    items = [x] if x.__class__ is Value else list(x) if isinstance(x, (list, tuple)) else None
+    if items is None:
+        raise TypeError(f"{what} must be a Value or a sequence of Values, got {type(x).__name__}")
+    for v in items:
+        if v.__class__ is not Value:
+            raise TypeError(f"{what} must be Values, but got an element of type {type(v).__name__}")
+    return items
+
+
+def _seeds(given, outputs: list) -> list:
+    """One seed per output: a number, or a Value (kept for create_graph); None means 1."""
+    if given is None:
+        return [1.0] * len(outputs)
+    if given.__class__ is Value or not isinstance(given, (list, tuple)):
+        given = [given]
+    if len(given) != len(outputs):
+        raise RuntimeError(f"got {len(outputs)} values and {len(given)} gradients")
+    seeds = []
+    for s in given:
+        if s is None:
+            seeds.append(1.0)
+        elif s.__class__ is Value:
+            seeds.append(s)
+        else:
+            n = _value._number(s)
+            if n is NotImplemented:
+                raise TypeError(f"gradients can be either Values, numbers or None, but got {type(s).__name__}")
+            seeds.append(n)
+    return seeds
+
+
+def _check_outputs(outputs: list) -> None:
+    for i, v in enumerate(outputs):
+        if not v._rg:
+            raise RuntimeError(f"element {i} of values does not require grad and does not have a grad_fn")
+
+
+def _key(v: Value):
+    """What identifies where ``v``'s gradient arrives: the leaf, its node, or (node, nr)."""
+    node = v._node
+    if node is None:
+        return v
+    if node.__class__ is OutputNr:
+        return (node.node, node.nr)
+    return node
+
+
+def _constant(g) -> Value:
+    """A gradient as a fresh Value with no history."""
+    v = _new_value(Value)
+    v._data = g._data if g.__class__ is Value else g
+    v._grad = None
+    v._node = None
+    v._rg = False
+    v.name = None
+    v._x = None
+    return v
+
+
+def _as_hook_arg(g) -> Value:
+    return g if g.__class__ is Value else _constant(g)
+
+
+def _hook_result(r, g):
+    if r is None:
+        return g
+    if r.__class__ is not Value:
+        raise TypeError(f"expected Value, but hook returned '{type(r).__name__}'")
+    return r
+
+
+# ---------------------------------------------------------------------------------
+# The walk
+# ---------------------------------------------------------------------------------
+
+def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Optional[set],
+          accumulate: bool) -> dict:
+    """Run backward from ``outputs``.  ``targets``: None (every leaf) or the keys to
+    deliver to (``_key``).  Returns the gradients that arrived at ``targets``."""
+    buf = {}  # node -> summed gradient; multi-output node -> list of them
+    leaf_total = {}  # leaf -> summed gradient
+    for v, s in zip(outputs, seeds):
+        if not graph and s.__class__ is Value:
+            s = s._data
+        _deliver(v._node or v, s, buf, leaf_total)
+
+    # Discover the graph: an explicit stack, no recursion.
+    nodes = []
+    leaf_edges = {}
+    stack = list(buf)
+    seen = set(stack)
+    while stack:
+        n = stack.pop()
+        nodes.append(n)
+        for e in n._next:
+            if e is None:
+                continue
+            k = e.__class__
+            if k is Value:
+                leaf_edges[e] = leaf_edges.get(e, 0) + 1
+                continue
+            if k is OutputNr:
+                e = e.node
+            if e not in seen:
+                seen.add(e)
+                stack.append(e)
+    nodes.sort(key=_by_newest, reverse=True)
+
+    needed = None if targets is None else _needed(nodes, targets)
+    captured = {}
+    anomaly = anomaly_mode.enabled
+    previous_mode = _grad_mode.enabled
+    _grad_mode.enabled = graph
+    try:
+        for leaf in [leaf for leaf in leaf_total if leaf not in leaf_edges]:
+            _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
+        for n in nodes:
+            g = buf.pop(n, None)
+            if g is None:
+                continue  # no gradient reached this node
+            runs = needed is None or n in needed
+            if n._meta is not None:
+                g = _node_prologue(n, g, runs, targets, captured, graph)
+            elif targets is not None and n in targets:
+                captured[n] = g
+            if not runs:
+                continue
+            if anomaly:
+                grads = _run_node_anomalous(n, g, graph, keep_graph)
+            elif n._custom:
+                grads = n._run(g, graph, keep_graph)
+            else:
+                s0 = n._s0
+                if s0 is _FREED:
+                    raise RuntimeError(FREED_MESSAGE)
+                grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+                if not keep_graph and s0 is not None:
+                    n._s0 = _FREED
+                    n._s1 = None
+            if n._meta is not None and n._meta.posthooks:
+                grads = _node_posthooks(n, grads, g)
+            for e, gi in zip(n._next, grads):
+                if e is None or gi is None:
+                    continue
+                k = e.__class__
+                if k is Value:
+                    old = leaf_total.get(e)
+                    leaf_total[e] = gi if old is None else old + gi
+                    left = leaf_edges[e] - 1
+                    leaf_edges[e] = left
+                    if left == 0:
+                        _finish_leaf(e, leaf_total.pop(e), graph, targets, accumulate, captured)
+                elif k is OutputNr:
+                    _deliver(e, gi, buf, leaf_total)
+                else:
+                    old = buf.get(e)
+                    buf[e] = gi if old is None else old + gi
+    finally:
+        _grad_mode.enabled = previous_mode
+    return captured
+
+
+def _deliver(edge, g, buf: dict, leaf_total: dict) -> None:
+    """Add gradient ``g`` to what has arrived at ``edge`` so far."""
+    k = edge.__class__
+    if k is Value:
+        old = leaf_total.get(edge)
+        leaf_total[edge] = g if old is None else old + g
+    elif k is OutputNr:
+        slots = buf.get(edge.node)
+        if slots is None:
+            slots = buf[edge.node] = [None] * edge.node._n_outputs
+        old = slots[edge.nr]
+        slots[edge.nr] = g if old is None else old + g
+    else:
+        old = buf.get(edge)
+        buf[edge] = g if old is None else old + g
+
+
+def _needed(nodes: list, targets: set) -> set:
+    """The nodes that lead to a target: only they run (and are freed), as in torch."""
+    needed = set()
+    for n in reversed(nodes):  # oldest first: a node's inputs are decided before it
+        for e in n._next:
+            if e is None:
+                continue
+            k = e.__class__
+            if k is Value:
+                hit = e in targets
+            elif k is OutputNr:
+                hit = e.node in needed or (e.node, e.nr) in targets
+            else:
+                hit = e in needed or e in targets
+            if hit:
+                needed.add(n)
+                break
+    return needed
+
+
+def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
+    """Capture, tensor hooks and retain_grad for the outputs of node ``n``.
+
+    A gradient asked for by ``grad()`` is taken before the hooks if the node runs
+    anyway, after them if not (torch's rule).  ``retain_grad`` stores it after all
+    hooks.
+    """
+    meta = n._meta
+    multi = g.__class__ is list
+    grads = g if multi else [g]
+    for nr, gi in enumerate(grads):
+        if gi is None:
+            continue
+        key = (n, nr) if multi else n
+        want = targets is not None and key in targets
+        if want and runs:
+            captured[key] = gi
+        for hook_nr, fn in list(meta.tensor_hooks.values()):
+            if hook_nr == nr:
+                gi = _hook_result(fn(_as_hook_arg(gi)), gi)
+                if not graph and gi.__class__ is Value:
+                    gi = gi._data
+        if want and not runs:
+            captured[key] = gi
+        ref = meta.retain.get(nr)
+        v = ref() if ref is not None else None
+        if v is not None:
+            if graph:
+                v._grad = _as_hook_arg(gi) if v._grad is None else v._grad + gi
+            else:
+                total = gi if v._grad is None else v._grad._data + gi
+                v._grad = _constant(total)
+        grads[nr] = gi
+    if meta.prehooks:
+        outs = tuple(_as_hook_arg(x) if x is not None else None for x in grads)
+        for fn in list(meta.prehooks.values()):
+            r = fn(outs)
+            if r is not None:
+                outs = tuple(r)
+        grads = [x if graph or x is None else x._data for x in outs]
+    return grads if multi else grads[0]
+
+
+def _node_posthooks(n, grads, g):
+    ins = tuple(_as_hook_arg(x) if x is not None else None for x in grads)
+    outs = tuple(_as_hook_arg(x) if x is not None else None for x in (g if g.__class__ is list else [g]))
+    for fn in list(n._meta.posthooks.values()):
+        r = fn(ins, outs)
+        if r is not None:
+            ins = tuple(r)
+    return ins
+
+
+def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict) -> None:
+    """All of ``leaf``'s gradient has arrived: hooks, then capture or accumulate."""
+    if targets is not None and leaf not in targets:
+        return
+    hooks = leaf._x.get("hooks") if leaf._x is not None else None
+    if hooks:
+        for fn in list(hooks.values()):
+            g = _hook_result(fn(_as_hook_arg(g)), g)
+        if not graph and g.__class__ is Value:
+            g = g._data
+    if not accumulate:
+        captured[leaf] = g
+        return
+    old = leaf._grad
+    if not graph:
+        if old is None:
+            leaf._grad = _constant(g)
+        else:
+            old._data += g  # in place: the same .grad object, as in torch
+    elif old is None:
+        if g.__class__ is Value and g._rg:
+            leaf._grad = _value._unary(_value.CopyBackwards, g._data, g, None)
+        else:
+            leaf._grad = _constant(g)
+    else:
+        new = old + g  # out of place: the old .grad is left as it was
+        leaf._grad = new if new.__class__ is Value else _constant(new)
+    post = leaf._x.get("post") if leaf._x is not None else None
+    if post:
+        for fn in list(post.values()):
+            fn(leaf)
+
+
+def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
+    """Run node ``n`` in anomaly mode: check for nan, and say where the op was made."""
+    try:
+        if n._custom:
+            grads = n._run(g, graph, keep_graph)
+        else:
+            s0 = n._s0
+            if s0 is _FREED:
+                raise RuntimeError(FREED_MESSAGE)
+            grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+            if not keep_graph and s0 is not None:
+                n._s0 = _FREED
+                n._s1 = None
+        if anomaly_mode.check_nan:
+            for i, gi in enumerate(grads):
+                if gi is not None and (gi._data if gi.__class__ is Value else gi) != (gi._data if gi.__class__ is Value else gi):
+                    raise RuntimeError(f"Function '{n.name()}' returned nan values in its {i}th output.")
+        return grads
+    except Exception:
+        trace = n._meta.trace if n._meta is not None else None
+        if trace is not None:
+            warnings.warn(
+                f"Error detected in {n.name()}. Traceback of forward call that caused the error:\n"
+                + "".join(traceback.format_list(trace)),
+                UserWarning, stacklevel=2,
+            )
+        raise
+
+
+_value.install_backward(lambda v, gradient, retain_graph, create_graph, inputs=None: backward(
+    v, gradient, retain_graph, create_graph, inputs=inputs))

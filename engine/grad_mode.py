@@ -1,0 +1,118 @@
+"""Grad mode: whether operations are recorded for backward.
+
+Thread-local, like torch: a new thread starts with grad enabled whatever its parent
+does.  ``no_grad``, ``enable_grad`` and ``set_grad_enabled`` are context managers and
+decorators; ``set_grad_enabled(False)`` also switches at once when called as a function.
+
+>>> import engine
+>>> x = engine.Value(2.0, requires_grad=True)
+>>> with engine.no_grad():
+...     y = x * 2
+>>> y.requires_grad, engine.is_grad_enabled()
+(False, True)
+>>> @engine.no_grad()
+... def double(v):
+...     return v * 2
+>>> double(x).requires_grad
+False
+"""
+
+import functools
+import threading
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+
+
+class _State(threading.local):
+    enabled = True  # class attribute: every new thread starts enabled
+
+
+state = _State()
+
+
+def is_grad_enabled() -> bool:
+    """True if operations are currently recorded for backward."""
+    return state.enabled
+
+
+class _GradModeContext:
+    """Base of the grad-mode context managers; subclasses say which mode they set."""
+
+    _mode: bool
+
+    def __enter__(self):
+        self._prev = state.enabled
+        state.enabled = self._mode
+
+    def __exit__(self, *exc_info):
+        state.enabled = self._prev
+        return False
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self.__class__._fresh(self):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    @staticmethod
+    def _fresh(ctx):
+        return ctx.__class__()
+
+
+class no_grad(_GradModeContext):
+    """Context manager and decorator that turns recording off.
+
+    Results computed inside are leaves with ``requires_grad=False``.  Usable as
+    ``@no_grad()`` or ``@no_grad``.
+    """
+
+    _mode = False
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if callable(func):  # used as a bare decorator: @no_grad
+            return self(func)
+        return self
+
+    def __init__(self, func=None):
+        pass
+
+
+class enable_grad(no_grad):
+    """Context manager and decorator that turns recording back on (e.g. inside ``no_grad``)."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """Set grad mode to ``mode``: at once when called, restored on exiting a ``with``.
+
+    >>> import engine
+    >>> _ = engine.set_grad_enabled(False); engine.is_grad_enabled()
+    False
+    >>> _ = engine.set_grad_enabled(True); engine.is_grad_enabled()
+    True
+    """
+
+    def __init__(self, mode: bool) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(
+                "set_grad_enabled(): argument 'enabled' (position 1) must be bool, "
+                f"not {type(mode).__name__}"
+            )
+        self._prev = state.enabled
+        self._mode = mode
+        state.enabled = mode
+
+    def __enter__(self):
+        pass  # the mode was already set in __init__
+
+    def __call__(self, func):
+        state.enabled = self._prev  # as a decorator, switch only while func runs
+        return super().__call__(func)
+
+    @staticmethod
+    def _fresh(ctx):
+        return set_grad_enabled(ctx._mode)

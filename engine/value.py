@@ -1,0 +1,867 @@
+"""Value, the scalar that records what is done to it, and the op table.
+
+Every op below computes its result and, when grad mode is on and an input requires
+grad, records one *node* of the backward graph: torch's ``grad_fn``.  A node holds
+only what its derivative needs: its edges to the inputs (``_next``: the producer's
+node, the leaf Value itself, or ``None`` for a constant) and up to two saved numbers.
+Each node class states its derivative as ``vjp(g, a, b)`` right under its name:
+given the gradient ``g`` of the output and the saved values, it returns one gradient
+per input.  The same formula serves both passes: with floats for an ordinary
+backward, with Values (so the backward is itself recorded) under
+``create_graph=True``.
+
+Nothing here holds a reference from a node back to its output, so a graph is a tree
+of plain references and is freed by reference counting the moment its output is
+dropped.
+
+>>> x = Value(2.0, requires_grad=True)
+>>> y = x * x + 1
+>>> y
+Value(5.0, grad_fn=<AddBackward0>)
+>>> y.grad_fn.next_functions
+((<MulBackward0 object>, 0), (None, 0))
+>>> y.backward(); x.grad
+Value(4.0)
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+import warnings
+import weakref
+from typing import Callable, Optional, Union
+
+from . import floats as F
+from .grad_mode import state as _grad_mode
+
+__all__ = ["Value", "Node"]
+
+Number = Union[int, float]
+
+#: Each node gets the next number: the backward runs nodes newest first, like torch.
+_next_seq = itertools.count().__next__
+
+#: Marks a node whose saved values were freed by a backward without retain_graph.
+_FREED = object()
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved "
+    "values after they have already been freed). Saved intermediate values of the "
+    "graph are freed when you call .backward() or autograd.grad(). Specify "
+    "retain_graph=True if you need to backward through the graph a second time or if "
+    "you need to access saved values after calling backward."
+)
+
+
+# ---------------------------------------------------------------------------------
+# The graph: nodes, edges and the read-only views torch users know
+# ---------------------------------------------------------------------------------
+
+class Node:
+    """A node of the backward graph, what ``value.grad_fn`` returns.
+
+    ``name()`` is torch's class name for the op (``MulBackward0``);
+    ``next_functions`` lists one ``(node, 0)`` edge per input, ``AccumulateGrad``
+    for a leaf that requires grad and ``(None, 0)`` for a constant.
+    """
+
+    __slots__ = ("_next", "_seq", "_s0", "_s1", "_meta")
+
+    #: Whether the op saves values for backward; only such nodes are freed.
+    _saves = True
+    #: Custom Function nodes run user code through ``_run``; built-in ones through ``vjp``.
+    _custom = False
+    #: Where each saved slot comes from: an input index, RESULT, or None (a number).
+    _sources: tuple = ()
+    #: torch's names for the saved slots, exposed as ``_saved_<name>``.
+    _saved_names: tuple = ()
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple(_edge_view(e) for e in self._next)
+
+    def _sequence_nr(self) -> int:
+        return self._seq
+
+    # -- saved values -------------------------------------------------------------
+    def unpack(self) -> tuple:
+        """The saved values as Values wired into the graph (for ``create_graph``)."""
+        if self._s0 is _FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        saved = (self._s0, self._s1)
+        return tuple(
+            saved[i] if src is None else saved_value(saved[i], self if src is RESULT else self._next[src])
+            for i, src in enumerate(self._sources)
+        ) + (None,) * (2 - len(self._sources))
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_saved_") and attr[7:] in self._saved_names:
+            return self.unpack()[self._saved_names.index(attr[7:])]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
+
+    # -- hooks on the node itself -----------------------------------------------------
+    def register_prehook(self, fn: Callable) -> "RemovableHandle":
+        """``fn(grad_outputs) -> tuple or None`` runs before this node's backward."""
+        return RemovableHandle(_meta(self).prehooks, fn)
+
+    def register_hook(self, fn: Callable) -> "RemovableHandle":
+        """``fn(grad_inputs, grad_outputs) -> tuple or None`` runs after it."""
+        return RemovableHandle(_meta(self).posthooks, fn)
+
+
+RESULT = -1  # a saved slot holding the node's own output
+
+
+class NodeMeta:
+    """What few nodes need: hooks, retain_grad targets, anomaly-mode traceback."""
+
+    __slots__ = ("tensor_hooks", "retain", "prehooks", "posthooks", "trace")
+
+    def __init__(self):
+        self.tensor_hooks = {}  # key -> (output_nr, fn): hooks of the output Values
+        self.retain = {}  # output_nr -> weakref to the Value that retains its grad
+        self.prehooks = {}
+        self.posthooks = {}
+        self.trace = None
+
+
+def _meta(node) -> NodeMeta:
+    if node._meta is None:
+        node._meta = NodeMeta()
+    return node._meta
+
+
+class OutputNr:
+    """The edge to output ``nr`` of a node with several outputs (custom Functions)."""
+
+    __slots__ = ("node", "nr")
+
+    def __init__(self, node, nr: int):
+        self.node = node
+        self.nr = nr
+
+
+class AccumulateGrad:
+    """The view of a leaf in ``next_functions``: its ``.variable`` is the leaf.
+
+    The same object is returned for a leaf while anyone holds it, as in torch.
+    """
+
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable: "Value"):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad object>"
+
+
+_accumulators: "weakref.WeakValueDictionary[int, AccumulateGrad]" = weakref.WeakValueDictionary()
+
+
+def _edge_view(edge):
+    if edge is None:
+        return (None, 0)
+    if edge.__class__ is Value:
+        acc = _accumulators.get(id(edge))
+        if acc is None or acc.variable is not edge:
+            acc = _accumulators[id(edge)] = AccumulateGrad(edge)
+        return (acc, 0)
+    if edge.__class__ is OutputNr:
+        return (edge.node, edge.nr)
+    return (edge, 0)
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``: ``remove()`` it (twice is fine) or use ``with``."""
+
+    __slots__ = ("_hooks", "_key")
+    _keys = itertools.count()
+
+    def __init__(self, hooks: dict, fn):
+        self._hooks = hooks
+        self._key = next(RemovableHandle._keys)
+        hooks[self._key] = fn
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+
+def saved_value(data, edge):
+    """A saved input or output as a Value attached to ``edge`` (torch's SavedVariable)."""
+    if edge is None:
+        return data  # a constant: no graph
+    if edge.__class__ is Value:
+        return edge  # a leaf is saved as itself
+    v = _new_value(Value)
+    v._data = data
+    v._grad = None
+    v._node = edge
+    v._rg = True
+    v.name = None
+    v._x = None
+    return v
+
+
+# ---------------------------------------------------------------------------------
+# Recording: the two helpers every op calls
+# ---------------------------------------------------------------------------------
+
+def _unary(cls, data, x: "Value", s0, s1=None) -> "Value":
+    """Wrap ``data`` in a Value; record node ``cls`` with one edge, to ``x``."""
+    out = _new_value(Value)
+    out._data = data
+    out._grad = None
+    out.name = None
+    out._x = None
+    if x._rg and _grad_mode.enabled:
+        node = _new_node(cls)
+        node._next = (x._node or x,)
+        node._seq = _next_seq()
+        node._s0 = s0
+        node._s1 = s1
+        node._meta = None
+        out._node = node
+        out._rg = True
+    else:
+        out._node = None
+        out._rg = False
+    return out
+
+
+def _binary(cls, data, x: "Value", y: "Optional[Value]", s0, s1) -> "Value":
+    """Like ``_unary`` with a second edge, to ``y`` (``None`` when it is a number)."""
+    out = _new_value(Value)
+    out._data = data
+    out._grad = None
+    out.name = None
+    out._x = None
+    if (x._rg or (y is not None and y._rg)) and _grad_mode.enabled:
+        node = _new_node(cls)
+        node._next = (
+            (x._node or x) if x._rg else None,
+            (y._node or y) if y is not None and y._rg else None,
+        )
+        node._seq = _next_seq()
+        node._s0 = s0
+        node._s1 = s1
+        node._meta = None
+        out._node = node
+        out._rg = True
+    else:
+        out._node = None
+        out._rg = False
+    return out
+
+
+def _number(v):
+    """``v`` as an int or float, or NotImplemented if it is not a real number."""
+    k = v.__class__
+    if k is float or k is int:
+        return v
+    if isinstance(v, numbers.Integral):  # bool, numpy ints
+        return int(v)
+    if isinstance(v, numbers.Real):  # numpy floats, Fraction
+        return float(v)
+    return NotImplemented
+
+
+def _as_number(v, what: str):
+    n = _number(v)
+    if n is NotImplemented:
+        raise TypeError(f"{what} must be a real number (int or float) or a Value, got {type(v).__name__}")
+    return n
+
+
+# Dual helpers: the derivative formulas call these with floats (ordinary backward) or
+# Values (create_graph); floats get IEEE arithmetic, Values record the op.
+
+def _div(a, b):
+    if a.__class__ is Value or b.__class__ is Value:
+        return a / b
+    return F.div(a, b)
+
+
+def _pow(a, b):
+    if a.__class__ is Value or b.__class__ is Value:
+        return a ** b
+    return F.pow(a, b)
+
+
+def _math(fname: str):
+    f = getattr(F, fname)
+
+    def dual(x):
+        return getattr(x, fname)() if x.__class__ is Value else f(x)
+
+    return dual
+
+
+_exp, _log, _sin, _cos, _sinh, _cosh = map(_math, ("exp", "log", "sin", "cos", "sinh", "cosh"))
+
+
+def _data(v):
+    return v._data if v.__class__ is Value else v
+
+
+def _sgn(x):
+    if x.__class__ is Value:
+        return _unary(SgnBackward0, F.sign(x._data), x, x._data)
+    return F.sign(x)
+
+
+def _threshold(g, r):
+    """torch's ``threshold_backward(g, r, 0)``: ``g`` where ``r > 0``, else 0."""
+    if g.__class__ is not Value and r.__class__ is not Value:
+        return g if r > 0 else 0.0
+    gv = g if g.__class__ is Value else Value(g)
+    rv = r if r.__class__ is Value else Value(r)
+    return _binary(ThresholdBackward0, gv._data if rv._data > 0 else 0.0, gv, rv, rv._data, None)
+
+
+# ---------------------------------------------------------------------------------
+# The op table: one node class per op, its derivative written once
+# ---------------------------------------------------------------------------------
+
+class AddBackward0(Node):
+    """z = a + b"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g, g))
+
+
+class SubBackward0(Node):
+    """z = a - b"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g, -g))
+
+
+class RsubBackward1(Node):
+    """z = c - a   (c a number)"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (-g,))
+
+
+class NegBackward0(Node):
+    """z = -a"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (-g,))
+
+
+class CopyBackwards(Node):
+    """z = a   (the copy stored in .grad by backward(create_graph=True))"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g,))
+
+
+class MulBackward0(Node):
+    """z = a * b"""
+    __slots__ = ()
+    _sources, _saved_names = (0, 1), ("self", "other")
+    vjp = staticmethod(lambda g, a, b: (g * b, g * a))
+
+
+class DivBackward0(Node):
+    """z = a / b"""
+    __slots__ = ()
+    _sources, _saved_names = (0, 1), ("self", "other")
+    vjp = staticmethod(lambda g, a, b: (_div(g, b), _div(-g * a, b * b)))
+
+
+class ReciprocalBackward0(Node):
+    """z = 1 / a   (``c / a`` is built as ``reciprocal(a) * c``, as in torch)"""
+    __slots__ = ()
+    _sources, _saved_names = (RESULT,), ("result",)
+    vjp = staticmethod(lambda g, z, _: (-g * (z * z),))
+
+
+class PowBackward0(Node):
+    """z = a ** n   (n a number)"""
+    __slots__ = ()
+    _sources, _saved_names = (0, None), ("self", "exponent")
+    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * (n * _pow(a, n - 1)),))
+
+
+class PowBackward1(Node):
+    """z = a ** b   (both Values)"""
+    __slots__ = ()
+    _sources, _saved_names = (0, 1), ("self", "exponent")
+
+    @staticmethod
+    def vjp(g, a, b):
+        ga = 0.0 if _data(b) == 0 else g * (b * _pow(a, b - 1))
+        gb = 0.0 if _data(a) == 0 and _data(b) >= 0 else g * (_pow(a, b) * _log(a))
+        return ga, gb
+
+
+class PowBackward2(Node):
+    """z = c ** a   (c a number)"""
+    __slots__ = ()
+    _sources, _saved_names = (None, 0), ("self", "exponent")
+    vjp = staticmethod(lambda g, c, a: (0.0 if c == 0 and _data(a) >= 0 else g * (_pow(c, a) * F.log(c)),))
+
+
+class ExpBackward0(Node):
+    """z = exp(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (RESULT,), ("result",)
+    vjp = staticmethod(lambda g, z, _: (g * z,))
+
+
+class LogBackward0(Node):
+    """z = log(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (0,), ("self",)
+    vjp = staticmethod(lambda g, a, _: (_div(g, a),))
+
+
+class TanhBackward0(Node):
+    """z = tanh(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (RESULT,), ("result",)
+    vjp = staticmethod(lambda g, z, _: (g * (1 - z * z),))
+
+
+class SigmoidBackward0(Node):
+    """z = sigmoid(a) = 1 / (1 + exp(-a))"""
+    __slots__ = ()
+    _sources, _saved_names = (RESULT,), ("result",)
+    vjp = staticmethod(lambda g, z, _: (g * (1 - z) * z,))
+
+
+class ReluBackward0(Node):
+    """z = max(a, 0)"""
+    __slots__ = ()
+    _sources, _saved_names = (RESULT,), ("result",)
+    vjp = staticmethod(lambda g, z, _: (_threshold(g, z),))
+
+
+class SinBackward0(Node):
+    """z = sin(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (0,), ("self",)
+    vjp = staticmethod(lambda g, a, _: (g * _cos(a),))
+
+
+class CosBackward0(Node):
+    """z = cos(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (0,), ("self",)
+    vjp = staticmethod(lambda g, a, _: (g * -_sin(a),))
+
+
+class SinhBackward0(Node):
+    """z = sinh(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (0,), ("self",)
+    vjp = staticmethod(lambda g, a, _: (g * _cosh(a),))
+
+
+class CoshBackward0(Node):
+    """z = cosh(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (0,), ("self",)
+    vjp = staticmethod(lambda g, a, _: (g * _sinh(a),))
+
+
+class SqrtBackward0(Node):
+    """z = sqrt(a)"""
+    __slots__ = ()
+    _sources, _saved_names = (RESULT,), ("result",)
+    vjp = staticmethod(lambda g, z, _: (_div(g, 2 * z),))
+
+
+class AbsBackward0(Node):
+    """z = |a|"""
+    __slots__ = ()
+    _sources, _saved_names = (0,), ("self",)
+    vjp = staticmethod(lambda g, a, _: (g * _sgn(a),))
+
+
+class SgnBackward0(Node):
+    """z = sgn(a)   (appears only in graphs built by create_graph: the slope of |a|)"""
+    __slots__ = ()
+    _sources, _saved_names = (0,), ("self",)
+    vjp = staticmethod(lambda g, _a, _b: (0.0,))
+
+
+class ThresholdBackward0(Node):
+    """z = g if r > 0 else 0   (relu's backward, recorded under create_graph)"""
+    __slots__ = ()
+    _sources, _saved_names = (1,), ("self",)
+    vjp = staticmethod(lambda gg, r, _: (_threshold(gg, r), 0.0))
+
+
+# ---------------------------------------------------------------------------------
+# Value
+# ---------------------------------------------------------------------------------
+
+NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Value that is not a leaf Value is being accessed. Its "
+    ".grad attribute won't be populated during autograd.backward(). If you indeed want "
+    "the .grad field to be populated for a non-leaf Value, use .retain_grad() on the "
+    "non-leaf Value. If you access the non-leaf Value by mistake, make sure you access "
+    "the leaf Value instead. See github.com/pytorch/pytorch/pull/30531 for more "
+    "information."
+)
+
+
+class Value:
+    """A scalar that records the operations applied to it, like a 0-dim torch tensor.
+
+    ``data`` is an int or a float (float64).  ``requires_grad=True`` makes it a leaf
+    whose gradient ``backward()`` accumulates into ``.grad``; results of operations on
+    it are non-leaves with a ``grad_fn``.
+
+    >>> a = Value(2.0, requires_grad=True)
+    >>> b = (a * 3).tanh()
+    >>> b.is_leaf, b.grad_fn.name()
+    (False, 'TanhBackward0')
+    >>> Value(1) / 0, Value(-1.0).log()
+    (Value(inf), Value(nan))
+    """
+
+    __slots__ = ("_data", "_grad", "_node", "_rg", "name", "_x", "__weakref__")
+    __array_ufunc__ = None  # numpy scalars defer to Value: np.float64(2) * v is a Value
+
+    def __init__(self, data: Union[Number, "Value"], requires_grad: bool = False, *, name: Optional[str] = None):
+        if data.__class__ is Value:
+            data = data._data
+        n = _number(data)
+        if n is NotImplemented:
+            raise TypeError(f"Value() data must be a real number (int or float), got {type(data).__name__}")
+        if requires_grad and n.__class__ is not float:
+            raise RuntimeError("Only Values of floating point and complex dtype can require gradients")
+        self._data = n
+        self._grad = None
+        self._node = None
+        self._rg = bool(requires_grad)
+        self.name = name
+        self._x = None
+
+    # -- the number ---------------------------------------------------------------------
+    @property
+    def data(self) -> Number:
+        """The number.  Assigning a number or a Value changes it without recording."""
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        if value.__class__ is Value:
+            value = value._data
+        self._data = _as_number(value, "Value.data")
+
+    def item(self) -> Number:
+        return self._data
+
+    def __float__(self) -> float:
+        return float(self._data)
+
+    def __int__(self) -> int:
+        return int(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def __repr__(self) -> str:
+        d = repr(self._data)
+        node = self.grad_fn
+        if node is not None:
+            return f"Value({d}, grad_fn=<{node.name()}>)"
+        if self._rg:
+            return f"Value({d}, requires_grad=True)"
+        return f"Value({d})"
+
+    # -- the graph ----------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self._set_requires_grad(flag, "only Values of floating point and complex dtype can require gradients")
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Value":
+        """Set ``requires_grad`` in place (leaves only) and return self."""
+        self._set_requires_grad(requires_grad, "only Values of floating point dtype can require gradients")
+        return self
+
+    def _set_requires_grad(self, flag, int_message):
+        if self._node is not None:
+            if not flag:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to use a "
+                    "computed variable in a subgraph that doesn't require differentiation use "
+                    "var_no_grad = var.detach()."
+                )
+            return
+        if flag and self._data.__class__ is not float:
+            raise RuntimeError(int_message)
+        self._rg = bool(flag)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Optional[Node]:
+        node = self._node
+        return node.node if node.__class__ is OutputNr else node
+
+    @property
+    def output_nr(self) -> int:
+        node = self._node
+        return node.nr if node.__class__ is OutputNr else 0
+
+    @property
+    def grad(self) -> Optional["Value"]:
+        """The accumulated gradient: ``None`` or a Value.  Leaves (and retain_grad) only."""
+        if self._node is not None and not self.retains_grad:
+            warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Optional["Value"]) -> None:
+        if value is not None and value.__class__ is not Value:
+            raise TypeError(f"assigned grad expected to be a Value or None but got grad of type {type(value).__name__}")
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        node = self._node
+        if node is None:
+            return False
+        base, nr = (node.node, node.nr) if node.__class__ is OutputNr else (node, 0)
+        return base._meta is not None and nr in base._meta.retain
+
+    def retain_grad(self) -> None:
+        """Make backward store this non-leaf's gradient in ``.grad`` (no-op on a leaf)."""
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Value that has requires_grad=False")
+        if self._node is None or self.retains_grad:
+            return
+        base, nr = self._node_and_nr()
+        _meta(base).retain[nr] = weakref.ref(self)
+
+    def _node_and_nr(self):
+        node = self._node
+        return (node.node, node.nr) if node.__class__ is OutputNr else (node, 0)
+
+    def register_hook(self, hook: Callable[["Value"], Optional["Value"]]) -> RemovableHandle:
+        """Call ``hook(grad)`` when this Value's gradient is computed; a returned Value replaces it.
+
+        >>> x = Value(2.0, requires_grad=True)
+        >>> h = x.register_hook(lambda g: g * 10)
+        >>> (x * 3).backward(); x.grad
+        Value(30.0)
+        >>> h.remove()
+        """
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a value that doesn't require gradient")
+        if self._node is None:
+            hooks = self._leaf_hooks("hooks")
+            return RemovableHandle(hooks, hook)
+        base, nr = self._node_and_nr()
+        handle = RemovableHandle(_meta(base).tensor_hooks, None)
+        base._meta.tensor_hooks[handle._key] = (nr, hook)
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[["Value"], None]) -> RemovableHandle:
+        """Call ``hook(self)`` after backward has accumulated into this leaf's ``.grad``."""
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf values")
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a value that doesn't require gradient")
+        return RemovableHandle(self._leaf_hooks("post"), hook)
+
+    def _leaf_hooks(self, kind: str) -> dict:
+        if self._x is None:
+            self._x = {}
+        return self._x.setdefault(kind, {})
+
+    def detach(self) -> "Value":
+        """A new leaf with the same number and no history (``requires_grad=False``)."""
+        return Value(self._data)
+
+    def backward(self, gradient=None, retain_graph: Optional[bool] = None, create_graph: bool = False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad``; see ``engine.backward``.
+
+        >>> x = Value(3.0, requires_grad=True)
+        >>> (x ** 2).backward(); x.grad
+        Value(6.0)
+        """
+        _backward_seam(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # -- arithmetic ---------------------------------------------------------------------
+    def __add__(self, other):
+        if other.__class__ is Value:
+            return _binary(AddBackward0, self._data + other._data, self, other, None, None)
+        b = _number(other)
+        if b is NotImplemented:
+            return NotImplemented
+        return _binary(AddBackward0, self._data + b, self, None, None, None)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if other.__class__ is Value:
+            return _binary(SubBackward0, self._data - other._data, self, other, None, None)
+        b = _number(other)
+        if b is NotImplemented:
+            return NotImplemented
+        return _binary(SubBackward0, self._data - b, self, None, None, None)
+
+    def __rsub__(self, other):
+        c = _number(other)
+        if c is NotImplemented:
+            return NotImplemented
+        return _unary(RsubBackward1, c - self._data, self, None)
+
+    def __mul__(self, other):
+        a = self._data
+        if other.__class__ is Value:
+            b = other._data
+            return _binary(MulBackward0, a * b, self, other, a, b)
+        b = _number(other)
+        if b is NotImplemented:
+            return NotImplemented
+        return _binary(MulBackward0, a * b, self, None, a, b)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        a = self._data
+        if other.__class__ is Value:
+            b = other._data
+            return _binary(DivBackward0, F.div(a, b), self, other, a, b)
+        b = _number(other)
+        if b is NotImplemented:
+            return NotImplemented
+        return _binary(DivBackward0, F.div(a, b), self, None, a, b)
+
+    def __rtruediv__(self, other):
+        c = _number(other)
+        if c is NotImplemented:
+            return NotImplemented
+        r = F.div(1.0, self._data)
+        return _unary(ReciprocalBackward0, r, self, r) * c
+
+    def __pow__(self, other):
+        a = self._data
+        if other.__class__ is Value:
+            b = other._data
+            return _binary(PowBackward1, F.pow(a, b), self, other, a, b)
+        n = _number(other)
+        if n is NotImplemented:
+            return NotImplemented
+        return _unary(PowBackward0, F.pow(a, n), self, a, n)
+
+    def __rpow__(self, other):
+        c = _number(other)
+        if c is NotImplemented:
+            return NotImplemented
+        return _unary(PowBackward2, F.pow(c, self._data), self, c, self._data)
+
+    def __neg__(self):
+        return _unary(NegBackward0, -self._data, self, None)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        a = self._data
+        return _unary(AbsBackward0, abs(a), self, a)
+
+    pow = __pow__
+    neg = __neg__
+    abs = __abs__
+
+    def exp(self):
+        z = F.exp(self._data)
+        return _unary(ExpBackward0, z, self, z)
+
+    def log(self):
+        a = self._data
+        return _unary(LogBackward0, F.log(a), self, a)
+
+    def tanh(self):
+        z = F.tanh(self._data)
+        return _unary(TanhBackward0, z, self, z)
+
+    def sigmoid(self):
+        z = F.sigmoid(self._data)
+        return _unary(SigmoidBackward0, z, self, z)
+
+    def relu(self):
+        z = F.relu(self._data)
+        return _unary(ReluBackward0, z, self, z)
+
+    def sin(self):
+        a = self._data
+        return _unary(SinBackward0, F.sin(a), self, a)
+
+    def cos(self):
+        a = self._data
+        return _unary(CosBackward0, F.cos(a), self, a)
+
+    def sinh(self):
+        a = self._data
+        return _unary(SinhBackward0, F.sinh(a), self, a)
+
+    def cosh(self):
+        a = self._data
+        return _unary(CoshBackward0, F.cosh(a), self, a)
+
+    def sqrt(self):
+        z = F.sqrt(self._data)
+        return _unary(SqrtBackward0, z, self, z)
+
+    # -- comparisons compare the numbers ------------------------------------------------
+    def __lt__(self, other):
+        return self._data < _data(other)
+
+    def __le__(self, other):
+        return self._data <= _data(other)
+
+    def __gt__(self, other):
+        return self._data > _data(other)
+
+    def __ge__(self, other):
+        return self._data >= _data(other)
+
+    __hash__ = object.__hash__  # by identity, like tensors
+
+_new_value = object.__new__
+_new_node = object.__new__
+
+
+def _backward_seam(*args, **kwargs):  # replaced by engine.autograd at import
+    raise RuntimeError("engine.autograd is not loaded")
+
+
+def install_backward(fn) -> None:
+    """The one seam between Value and the graph walk: ``engine.autograd`` installs
+    its ``backward`` here, so ``value.py`` never imports the walk."""
+    global _backward_seam
+    _backward_seam = fn
