@@ -1,0 +1,159 @@
+"""Find the fenced code blocks of a Markdown page, and the content tab each one sits in.
+
+One parser shared by everything that reads the docs' sources: the MkDocs hooks that
+turn ``graph``/``source``/``benchmark`` blocks into pictures and code, the Sybil
+configuration that runs every ``python``/``pycon`` block (docs/conftest.py), and the
+tests that compare a "PyTorch" tab with its "twicegrad" tab and look for every graph
+in the browser.
+
+A block inside a content tab (``=== "PyTorch"``, pymdownx.tabbed) is indented under
+its tab header; ``Block.tab`` is that header's label and ``Block.group`` identifies the
+run of tab headers (the tab group) it belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
+TAB = re.compile(r'^(?P<indent>[ \t]*)===\+?[ \t]+"(?P<label>[^"]*)"')
+ATTR = re.compile(r'(?P<key>[\w-]+)="(?P<value>[^"]*)"')
+
+
+@dataclass
+class Block:
+    language: str            # first word of the info string ("pycon", "graph", ...)
+    attrs: dict[str, str]    # key="value" pairs after it
+    source: str              # the content, with the block's indentation removed
+    start: int               # offset of the opening fence's line in the page
+    end: int                 # offset just past the closing fence's line
+    line: int                # 1-based line number of the opening fence
+    indent: str              # the indentation of the fences
+    content_line: int = 0    # 1-based line number of the first content line
+    tab: str | None = None   # label of the content tab holding the block, if any
+    group: int | None = None  # line number of the first tab header of that tab group
+    content_offsets: list[int] = field(default_factory=list)  # page offset of each content line
+
+
+def _indent_width(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _tab_of(lines: list[str], fence_line: int, indent: int) -> tuple[str | None, int | None]:
+    """The tab header that encloses line ``fence_line`` (0-based), and its group id."""
+    current = indent
+    for i in range(fence_line - 1, -1, -1):
+        text = lines[i]
+        if not text.strip():
+            continue
+        width = _indent_width(text)
+        if width >= current:
+            continue
+        m = TAB.match(text)
+        if m is None:
+            return None, None
+        return m.group("label"), _group_of(lines, i)
+    return None, None
+
+
+def _group_of(lines: list[str], header_line: int) -> int:
+    """1-based line number of the first tab header in the run holding ``header_line``."""
+    width = _indent_width(lines[header_line])
+    first = header_line
+    for i in range(header_line - 1, -1, -1):
+        text = lines[i]
+        if not text.strip() or _indent_width(text) > width:
+            continue
+        if _indent_width(text) == width and TAB.match(text):
+            first = i
+            continue
+        break
+    return first + 1
+
+
+def iter_blocks(text: str) -> list[Block]:
+    """Every fenced code block of ``text``, in order (blocks nested in blocks are not looked at)."""
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    stripped = [line.rstrip("\n").rstrip("\r") for line in lines]
+    blocks: list[Block] = []
+    i = 0
+    while i < len(stripped):
+        m = FENCE.match(stripped[i])
+        if m is None:
+            i += 1
+            continue
+        indent, fence, info = m.group("indent"), m.group("fence"), m.group("info")
+        close = None
+        for j in range(i + 1, len(stripped)):
+            c = FENCE.match(stripped[j])
+            if (c is not None and not c.group("info") and c.group("fence")[0] == fence[0]
+                    and len(c.group("fence")) >= len(fence)
+                    and _indent_width(c.group("indent")) <= len(indent) + 3
+                    and _indent_width(c.group("indent")) >= len(indent)):
+                close = j
+                break
+        if close is None:  # an unclosed fence runs to the end of the page
+            close = len(stripped)
+        content = []
+        content_offsets = []
+        for k in range(i + 1, close):
+            line = stripped[k]
+            cut = 0
+            while cut < len(indent) and cut < len(line) and line[cut] in " \t":
+                cut += 1
+            content.append(line[cut:])
+            content_offsets.append(offsets[k] + cut)
+        words = info.split(None, 1)
+        language = words[0].lstrip("{.").rstrip("}") if words else ""
+        attrs = {a.group("key"): a.group("value") for a in ATTR.finditer(words[1] if len(words) > 1 else "")}
+        tab, group = _tab_of(stripped, i, len(indent)) if indent else (None, None)
+        blocks.append(Block(
+            language=language,
+            attrs=attrs,
+            source="\n".join(content) + ("\n" if content else ""),
+            start=offsets[i],
+            end=offsets[min(close + 1, len(lines))],
+            line=i + 1,
+            indent=indent,
+            content_line=i + 2,
+            tab=tab,
+            group=group,
+            content_offsets=content_offsets,
+        ))
+        i = close + 1
+    return blocks
+
+
+def tab_groups(text: str) -> dict[int, dict[str, list[Block]]]:
+    """The tab groups of a page: group id -> tab label -> the blocks in that tab."""
+    groups: dict[int, dict[str, list[Block]]] = {}
+    for block in iter_blocks(text):
+        if block.group is not None:
+            groups.setdefault(block.group, {}).setdefault(block.tab, []).append(block)
+    return groups
+
+
+def replace_blocks(text: str, language: str, render) -> str:
+    """``text`` with each block of ``language`` replaced by ``render(block)``.
+
+    ``render`` returns Markdown lines without the block's indentation; it is added back so
+    a replaced block may sit inside a content tab or an admonition.
+    """
+    out = []
+    pos = 0
+    for block in iter_blocks(text):
+        if block.language != language:
+            continue
+        out.append(text[pos:block.start])
+        rendered = render(block)
+        out.append("".join(
+            (block.indent + line if line.strip() else line) + "\n"
+            for line in rendered.splitlines()
+        ))
+        pos = block.end
+    out.append(text[pos:])
+    return "".join(out)

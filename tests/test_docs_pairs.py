@@ -1,0 +1,128 @@
+"""Each "PyTorch" content tab prints the same numbers as its "twicegrad" tab.
+
+The docs show PyTorch code and the engine's equivalent side by side in content tabs
+(``=== "PyTorch"`` / ``=== "twicegrad"``). docs/conftest.py runs both and checks each
+against the output written on the page; this test checks that the two outputs written
+on the page agree: the same numbers (torch prints 4 decimals), the same True/False/None,
+the same exception and warning classes and the same grad_fn names, in the same order.
+"""
+
+from __future__ import annotations
+
+import doctest
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS / "hooks"))
+import mdblocks  # noqa: E402
+
+TORCH, ENGINE = "PyTorch", "twicegrad"
+
+TOKEN = re.compile(
+    r"(?P<num>(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.]))"
+    r"|(?P<word>(?<![\w.])(?:True|False|None|[-+]?inf|nan)\b)"
+    r"|(?P<name>\b\w+(?:Error|Warning|Backward\d*)\b)"
+)
+
+
+def tokens(output: str) -> list:
+    out = []
+    for m in TOKEN.finditer(output):
+        if m.group("num") is not None:
+            out.append(float(m.group("num")))
+        elif m.group("word") is not None:
+            w = m.group("word")
+            out.append(float(w) if w.lstrip("+-") in ("inf", "nan") else w)
+        else:
+            out.append(m.group("name"))
+    return out
+
+
+def outputs(blocks: list[mdblocks.Block]) -> str:
+    """The expected output of every >>> example in these pycon blocks, joined."""
+    parser = doctest.DocTestParser()
+    return "".join(ex.want for b in blocks if b.language == "pycon" for ex in parser.get_examples(b.source))
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4)
+    return a == b
+
+
+def mismatch(torch_out: str, engine_out: str) -> str | None:
+    """None if the two outputs agree, else a description of the first difference."""
+    t, e = tokens(torch_out), tokens(engine_out)
+    if not t:
+        return "the PyTorch tab prints nothing to compare"
+    if len(t) != len(e):
+        return f"PyTorch prints {len(t)} values {t}, twicegrad {len(e)} values {e}"
+    for i, (a, b) in enumerate(zip(t, e)):
+        if not same(a, b):
+            return f"value {i}: PyTorch {a!r} vs twicegrad {b!r}\nPyTorch: {t}\ntwicegrad: {e}"
+    return None
+
+
+def pages() -> list[Path]:
+    return sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.parts)
+
+
+def pairs():
+    for page in pages():
+        for group, tabs in mdblocks.tab_groups(page.read_text(encoding="utf-8")).items():
+            if TORCH in tabs or ENGINE in tabs:
+                yield pytest.param(page, group, tabs, id=f"{page.relative_to(DOCS).as_posix()}:{group}")
+
+
+@pytest.mark.parametrize("page,group,tabs", list(pairs()))
+def test_torch_tab_matches_engine_tab(page, group, tabs):
+    assert set(tabs) == {TORCH, ENGINE}, f"{page}:{group}: a torch/engine tab group has tabs {sorted(tabs)}"
+    for label in (TORCH, ENGINE):
+        assert any(b.language == "pycon" for b in tabs[label]), f"{page}:{group}: the {label} tab has no pycon block"
+    problem = mismatch(outputs(tabs[TORCH]), outputs(tabs[ENGINE]))
+    assert problem is None, f"{page}:{group}: {problem}"
+
+
+def test_there_are_pairs_to_compare():
+    assert len(list(pairs())) >= 10
+
+
+SAMPLE = '''
+=== "PyTorch"
+
+    ```pycon
+    >>> print(x.grad, y.grad)
+    tensor(0.3333) None
+    >>> z.grad_fn
+    <MulBackward0 object at 0x7f>
+    ```
+
+=== "twicegrad"
+
+    ```pycon
+    >>> print(x.grad, y.grad)
+    Value(0.3333333333333333) None
+    >>> z.grad_fn
+    <MulBackward0>
+    ```
+'''
+
+
+def test_comparison_accepts_equal_and_rejects_different_outputs():
+    (group,) = mdblocks.tab_groups(SAMPLE).values()
+    assert mismatch(outputs(group[TORCH]), outputs(group[ENGINE])) is None
+    assert mismatch("tensor(2.)\n", "Value(3.0)\n") is not None
+    assert mismatch("tensor(2.) None\n", "Value(2.0)\n") is not None
+    assert mismatch("tensor(nan)\n", "Value(nan)\n") is None
+    assert mismatch("tensor(-inf)\n", "Value(inf)\n") is not None
+    assert mismatch("RuntimeError: x\n", "TypeError: x\n") is not None
+    assert mismatch("AddBackward0\n", "MulBackward0\n") is not None
+    assert mismatch("tensor([ 4., 18.,  4.])\n", "[4.0, 18.0, 4.0]\n") is None
