@@ -11,8 +11,9 @@
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .value import Value
 from .autograd import backward, grad
+from .function import Function, once_differentiable
 
 __all__ = [
-    "Value", "grad", "backward",
+    "Value", "grad", "backward", "Function", "once_differentiable",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
 ]

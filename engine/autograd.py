@@ -26,6 +26,7 @@ on, so the gradients that come out are themselves differentiable.
 
 from __future__ import annotations
 
+import os
 import traceback
 import warnings
 from operator import attrgetter
@@ -51,6 +52,39 @@ class _AnomalyMode:
 
 
 anomaly_mode = _AnomalyMode()
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+_plain_unary, _plain_binary = _value._unary, _value._binary
+
+
+def record_creation(node) -> None:
+    """Anomaly mode: remember where in the user's code ``node`` was created."""
+    stack = traceback.extract_stack()
+    while stack and os.path.dirname(os.path.abspath(stack[-1].filename)) == _ENGINE_DIR:
+        stack.pop()
+    _value._meta(node).trace = stack
+
+
+def _tracing_unary(*args):
+    out = _plain_unary(*args)
+    if out._node is not None:
+        record_creation(out._node)
+    return out
+
+
+def _tracing_binary(*args):
+    out = _plain_binary(*args)
+    if out._node is not None:
+        record_creation(out._node)
+    return out
+
+
+def set_anomaly(enabled: bool, check_nan: bool = True) -> None:
+    """Turn anomaly mode on or off.  On, every new node records where it was created
+    (the op helpers are swapped for tracing ones, so off costs nothing)."""
+    anomaly_mode.enabled = bool(enabled)
+    anomaly_mode.check_nan = bool(check_nan)
+    _value._unary = _tracing_unary if enabled else _plain_unary
+    _value._binary = _tracing_binary if enabled else _plain_binary
 
 _warned_reference_cycle = False
 

@@ -1,0 +1,266 @@
+"""Custom differentiable operations: ``Function``, its ``ctx``, ``once_differentiable``.
+
+Subclass ``Function`` with two staticmethods, ``forward(ctx, *args)`` and
+``backward(ctx, *grad_outputs)``, and call ``apply``.  ``forward`` runs with grad mode
+off, so the engine sees the whole function as one node, named ``<ClassName>Backward``.
+``backward`` is called with the gradients of the outputs and returns one gradient per
+``forward`` argument.  It runs with grad mode off, except under ``create_graph=True``
+where its operations are recorded: then the function supports double backward
+exactly when its backward is written with differentiable operations on Values.
+
+>>> from engine import Function, Value, grad
+>>> class Cube(Function):
+...     @staticmethod
+...     def forward(ctx, x):
+...         ctx.save_for_backward(x)
+...         return x ** 3
+...     @staticmethod
+...     def backward(ctx, g):
+...         x, = ctx.saved_tensors
+...         return g * 3 * x ** 2
+>>> x = Value(2.0, requires_grad=True)
+>>> y = Cube.apply(x); y
+Value(8.0, grad_fn=<CubeBackward>)
+>>> dy, = grad(y, x, create_graph=True); dy
+Value(12.0, grad_fn=<MulBackward0>)
+>>> grad(dy, x)
+(Value(12.0),)
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from .autograd import anomaly_mode, record_creation
+from .grad_mode import state as _grad_mode
+from .value import FREED_MESSAGE, Node, OutputNr, Value, _new_value, _next_seq, saved_value
+
+__all__ = ["Function", "once_differentiable", "BackwardFunction"]
+
+
+def _plain(data) -> Value:
+    v = _new_value(Value)
+    v._data = data
+    v._grad = None
+    v._node = None
+    v._rg = False
+    v.name = None
+    v._x = None
+    return v
+
+
+class BackwardFunction(Node):
+    """The node of one call of a custom Function; it is also the ``ctx`` both
+    staticmethods receive, so attributes set on ``ctx`` live as long as the graph."""
+
+    _custom = True
+    _function: type  # the Function subclass, set on each generated subclass
+
+    # -- what forward may call ------------------------------------------------------------
+    def save_for_backward(self, *values) -> None:
+        """Save Values (or None) for backward; freed by a backward without retain_graph."""
+        for i, v in enumerate(values):
+            if v is not None and v.__class__ is not Value:
+                raise TypeError(
+                    f"save_for_backward can only save values, but argument {i} is of type {type(v).__name__}"
+                )
+        self._to_save = values
+
+    def mark_non_differentiable(self, *outputs) -> None:
+        """These outputs will not require grad; their gradient arrives as zero."""
+        self._non_differentiable = {id(v) for v in outputs}
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """With False, an output that got no gradient is passed to backward as None, not 0."""
+        self._materialize = bool(value)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The saved Values (wired into the graph, so double backward flows through them)."""
+        if self._freed:
+            raise RuntimeError(FREED_MESSAGE)
+        return tuple(saved() for saved in self._saved)
+
+    # -- what the walk calls ---------------------------------------------------------------
+    def _run(self, g, graph: bool, keep_graph: bool):
+        grads = g if self._n_outputs > 1 else [g]
+        args = []
+        for gi in grads:
+            if gi is None:
+                args.append(_plain(0.0) if self._materialize else None)
+            else:
+                args.append(gi if gi.__class__ is Value else _plain(gi))
+        try:
+            result = self._function.backward(self, *args)
+        finally:
+            if not keep_graph and self._saved:
+                self._freed = True
+        return self._route(result, graph)
+
+    def _route(self, result, graph: bool) -> list:
+        """Check backward's result, one gradient per forward argument; keep the Values'."""
+        if not isinstance(result, tuple):
+            result = (result,)
+        n = len(self.needs_input_grad)
+        if len(result) < n or any(r is not None for r in result[n:]):
+            raise RuntimeError(
+                f"function {self.name()} returned an incorrect number of gradients "
+                f"(expected {n}, got {len(result)})"
+            )
+        out = []
+        for i, (r, is_value) in enumerate(zip(result, self._arg_is_value)):
+            if r is not None and r.__class__ is not Value:
+                if not is_value:
+                    raise RuntimeError(
+                        f"function {self.name()} returned a gradient different than None at position "
+                        f"{i + 1}, but the corresponding forward input was not a Value"
+                    )
+                raise RuntimeError(f"expected Value or None (got {type(r).__name__})")
+            if is_value:
+                out.append(r if r is None or graph else r._data)
+            elif r is not None:
+                raise RuntimeError(
+                    f"function {self.name()} returned a gradient different than None at position "
+                    f"{i + 1}, but the corresponding forward input was not a Value"
+                )
+        return out
+
+
+class Function:
+    """Base class of custom differentiable operations (torch.autograd.Function).
+
+    Override ``forward(ctx, *args, **kwargs)`` and ``backward(ctx, *grad_outputs)``
+    as staticmethods, then call ``YourFunction.apply(*args)``.  In ``forward``:
+    ``ctx.save_for_backward(*values)``, ``ctx.mark_non_differentiable(*outputs)``,
+    ``ctx.set_materialize_grads(False)``, and any attribute you like.  In
+    ``backward``: ``ctx.saved_tensors`` and ``ctx.needs_input_grad``.
+    """
+
+    _backward_cls: type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._backward_cls = type(f"{cls.__name__}Backward", (BackwardFunction,), {"_function": cls})
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom "
+            "autograd.Function to use it with backward mode AD."
+        )
+
+    @classmethod
+    def apply(cls, *args, **kwargs) -> Any:
+        ctx = object.__new__(cls._backward_cls)
+        ctx._next = ()
+        ctx._seq = _next_seq()
+        ctx._s0 = ctx._s1 = ctx._meta = None
+        ctx._to_save = ()
+        ctx._saved = ()
+        ctx._freed = False
+        ctx._materialize = True
+        ctx._non_differentiable = set()
+        ctx._arg_is_value = tuple(a.__class__ is Value for a in args)
+        record = _grad_mode.enabled and any(a.__class__ is Value and a._rg for a in args)
+        ctx.needs_input_grad = tuple(record and a.__class__ is Value and a._rg for a in args)
+
+        previous = _grad_mode.enabled
+        _grad_mode.enabled = False
+        try:
+            raw = cls.forward(ctx, *args, **kwargs)
+        finally:
+            _grad_mode.enabled = previous
+
+        single = not isinstance(raw, tuple)
+        raw_outputs = (raw,) if single else raw
+        ctx._n_outputs = len(raw_outputs)
+        outputs = []
+        for i, o in enumerate(raw_outputs):
+            if o.__class__ is not Value:
+                outputs.append(o)
+                continue
+            v = _plain(o._data)
+            if record and id(o) not in ctx._non_differentiable:
+                v._node = ctx if ctx._n_outputs == 1 else OutputNr(ctx, i)
+                v._rg = True
+            outputs.append(v)
+        if record:
+            ctx._next = tuple((a._node or a) if a._rg else None for a in args if a.__class__ is Value)
+            ctx._saved = tuple(_saver(ctx, s, args, raw_outputs) for s in ctx._to_save)
+            if anomaly_mode.enabled:
+                record_creation(ctx)
+        else:
+            ctx._saved = tuple((lambda s=s: s) for s in ctx._to_save)
+        del ctx._to_save
+        return outputs[0] if single else tuple(outputs)
+
+
+def _saver(ctx, s, args, raw_outputs) -> Callable[[], Any]:
+    """How to give back saved value ``s``: an output is rebuilt on this node (no
+    reference from the node to its output, so no cycle), anything else is kept."""
+    if s is None:
+        return lambda: None
+    for i, o in enumerate(raw_outputs):
+        if o is s:
+            data = s._data
+            edge = ctx if ctx._n_outputs == 1 else OutputNr(ctx, i)
+            differentiable = id(o) not in ctx._non_differentiable
+            return lambda: saved_value(data, edge) if differentiable else _plain(data)
+    return lambda: s
+
+
+class _DelayedError(Node):
+    """Stands for the backward of a ``once_differentiable`` function in a graph."""
+
+    __slots__ = ()
+    _saves = False
+
+    def name(self) -> str:
+        return "Error"
+
+    @staticmethod
+    def vjp(g, _a, _b):
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
+
+
+def once_differentiable(backward: Callable) -> Callable:
+    """Decorate a ``backward`` that cannot itself be differentiated.
+
+    It runs under ``no_grad``; if someone later tries to differentiate through its
+    results, they get a clear error instead of a silently wrong zero.
+    """
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grad_outputs):
+        previous = _grad_mode.enabled
+        _grad_mode.enabled = False
+        try:
+            result = backward(ctx, *grad_outputs)
+        finally:
+            _grad_mode.enabled = previous
+        if not previous:
+            return result
+        needing = [g for g in grad_outputs if g is not None and g.__class__ is Value and g._rg]
+        if not needing:
+            return result
+        single = not isinstance(result, tuple)
+        wrapped = []
+        for r in (result,) if single else result:
+            if r.__class__ is Value:
+                err = object.__new__(_DelayedError)
+                err._next = tuple(g._node or g for g in needing)
+                err._seq = _next_seq()
+                err._s0 = err._s1 = err._meta = None
+                v = _plain(r._data)
+                v._node = err
+                v._rg = True
+                r = v
+            wrapped.append(r)
+        return wrapped[0] if single else tuple(wrapped)
+
+    return wrapper
