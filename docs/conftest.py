@@ -8,8 +8,8 @@
   (docs/hooks/graphs.py); the drawing must have nodes.
 - ``source`` blocks: every dotted name must still resolve to source code in engine/.
 
-Namespaces: on each page, blocks in a content tab labelled "PyTorch" share one namespace
-and every other block shares another, so an engine tab can never lean on a name a torch
+Namespaces: on each page, blocks in a content tab labelled "PyTorch" (or titled
+"PyTorch...") share one namespace and every other block shares another, so an engine tab can never lean on a name a torch
 tab defined (or the other way round). tests/test_docs_pairs.py checks that each PyTorch
 tab prints the same numbers as its twicegrad tab.
 """
@@ -33,7 +33,6 @@ import graphs  # noqa: E402
 import mdblocks  # noqa: E402
 import source  # noqa: E402
 
-TORCH_TAB = "PyTorch"
 _SUFFIX = re.compile(r" \(Triggered internally at [^)]*\.\)")
 
 
@@ -46,7 +45,7 @@ def _namespace(example):
     """The namespace for this block: the page's torch one or its engine one."""
     doc = example.document
     spaces = doc.__dict__.setdefault("tg_namespaces", {})
-    kind = "torch" if example.region.lexemes.get("tab") == TORCH_TAB else "engine"
+    kind = example.region.lexemes["namespace"]
     if kind == "engine":
         return doc.namespace
     return spaces.setdefault(kind, {"__name__": "__test__"})
@@ -94,7 +93,7 @@ class DocsParser:
 
     def __call__(self, document):
         for block in mdblocks.iter_blocks(document.text):
-            lexemes = {"tab": block.tab}
+            lexemes = {"namespace": mdblocks.namespace_of(block)}
             if block.language == "pycon":
                 for region in self.doctests(block.source, document.path):
                     start = _doc_offset(block, region.start)

@@ -36,6 +36,21 @@ class Block:
     content_offsets: list[int] = field(default_factory=list)  # page offset of each content line
 
 
+TORCH_LABEL = "PyTorch"
+
+
+def namespace_of(block: "Block") -> str:
+    """Which namespace of its page a block runs in: "torch" or "engine".
+
+    A block runs with the PyTorch code when it sits in a "PyTorch" content tab or its
+    title says so (```` ```pycon title="PyTorch" ````); every other block runs with the
+    engine code.
+    """
+    if block.tab == TORCH_LABEL or block.attrs.get("title", "").startswith(TORCH_LABEL):
+        return "torch"
+    return "engine"
+
+
 def _indent_width(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
