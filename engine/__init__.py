@@ -12,8 +12,13 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .value import Value
 from .autograd import backward, grad
 from .function import Function, once_differentiable
+from .checks import (GradcheckError, detect_anomaly, gradcheck, gradgradcheck, is_anomaly_check_nan_enabled,
+                     is_anomaly_enabled, set_detect_anomaly)
+from . import functional
 
 __all__ = [
     "Value", "grad", "backward", "Function", "once_differentiable",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "gradcheck", "gradgradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly",
+    "is_anomaly_enabled", "is_anomaly_check_nan_enabled",
 ]
