@@ -9,8 +9,9 @@
 - ``source`` blocks: every dotted name must still resolve to source code in engine/.
 
 Namespaces: on each page, blocks in a content tab labelled "PyTorch" (or titled
-"PyTorch...") share one namespace and every other block shares another, so an engine tab can never lean on a name a torch
-tab defined (or the other way round). tests/test_docs_pairs.py checks that each PyTorch
+"PyTorch...") share one namespace, "micrograd" ones another, and every other block a
+third, so an engine tab can never lean on a name a torch tab defined (or the other way
+round). tests/test_docs_pairs.py checks that each PyTorch
 tab prints the same numbers as its twicegrad tab.
 """
 
@@ -109,6 +110,10 @@ class DocsParser:
             elif block.language == "source":
                 yield Region(block.start, block.end, block, _source, lexemes=lexemes)
 
+
+# Not collected as doctest modules (--doctest-modules): this file would clash with
+# tests/conftest.py by name, and the hooks hold no doctests (the build test runs them).
+collect_ignore = ["conftest.py", "hooks"]
 
 pytest_collect_file = Sybil(
     parsers=[DocsParser()],

@@ -1,10 +1,13 @@
-"""Each "PyTorch" content tab prints the same numbers as its "twicegrad" tab.
+"""Each "PyTorch" (or "micrograd") content tab prints the same numbers as its "twicegrad" tab.
 
 The docs show PyTorch code and the engine's equivalent side by side in content tabs
 (``=== "PyTorch"`` / ``=== "twicegrad"``). docs/conftest.py runs both and checks each
 against the output written on the page; this test checks that the two outputs written
 on the page agree: the same numbers (torch prints 4 decimals), the same True/False/None,
 the same exception and warning classes and the same grad_fn names, in the same order.
+
+A "micrograd" tab group that shows where micrograd goes wrong is marked with the line
+``<!-- contrast -->`` just before it; there, the outputs must differ.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "hooks"))
 import mdblocks  # noqa: E402
 
-TORCH, ENGINE = "PyTorch", "twicegrad"
+TORCH, ENGINE, MICROGRAD = "PyTorch", "twicegrad", "micrograd"
 
 TOKEN = re.compile(
     r"(?P<num>(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.]))"
@@ -62,12 +65,12 @@ def mismatch(torch_out: str, engine_out: str) -> str | None:
     """None if the two outputs agree, else a description of the first difference."""
     t, e = tokens(torch_out), tokens(engine_out)
     if not t:
-        return "the PyTorch tab prints nothing to compare"
+        return "the reference tab prints nothing to compare"
     if len(t) != len(e):
-        return f"PyTorch prints {len(t)} values {t}, twicegrad {len(e)} values {e}"
+        return f"the reference tab prints {len(t)} values {t}, twicegrad {len(e)} values {e}"
     for i, (a, b) in enumerate(zip(t, e)):
         if not same(a, b):
-            return f"value {i}: PyTorch {a!r} vs twicegrad {b!r}\nPyTorch: {t}\ntwicegrad: {e}"
+            return f"value {i}: reference {a!r} vs twicegrad {b!r}\nreference: {t}\ntwicegrad: {e}"
     return None
 
 
@@ -75,20 +78,40 @@ def pages() -> list[Path]:
     return sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.parts)
 
 
+CONTRAST = "<!-- contrast -->"
+
+
+def is_contrast(lines: list[str], group: int) -> bool:
+    """Whether the line before the tab group starting at 1-based line ``group`` marks it."""
+    for line in reversed(lines[:group - 1]):
+        if line.strip():
+            return line.strip() == CONTRAST
+    return False
+
+
 def pairs():
     for page in pages():
-        for group, tabs in mdblocks.tab_groups(page.read_text(encoding="utf-8")).items():
-            if TORCH in tabs or ENGINE in tabs:
-                yield pytest.param(page, group, tabs, id=f"{page.relative_to(DOCS).as_posix()}:{group}")
+        text = page.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for group, tabs in mdblocks.tab_groups(text).items():
+            if TORCH in tabs or ENGINE in tabs or MICROGRAD in tabs:
+                yield pytest.param(page, group, tabs, is_contrast(lines, group),
+                                   id=f"{page.relative_to(DOCS).as_posix()}:{group}")
 
 
-@pytest.mark.parametrize("page,group,tabs", list(pairs()))
-def test_torch_tab_matches_engine_tab(page, group, tabs):
-    assert set(tabs) == {TORCH, ENGINE}, f"{page}:{group}: a torch/engine tab group has tabs {sorted(tabs)}"
-    for label in (TORCH, ENGINE):
+@pytest.mark.parametrize("page,group,tabs,contrast", list(pairs()))
+def test_torch_tab_matches_engine_tab(page, group, tabs, contrast):
+    assert set(tabs) in ({TORCH, ENGINE}, {MICROGRAD, ENGINE}), \
+        f"{page}:{group}: a comparison tab group has tabs {sorted(tabs)}"
+    other = TORCH if TORCH in tabs else MICROGRAD
+    for label in (other, ENGINE):
         assert any(b.language == "pycon" for b in tabs[label]), f"{page}:{group}: the {label} tab has no pycon block"
-    problem = mismatch(outputs(tabs[TORCH]), outputs(tabs[ENGINE]))
-    assert problem is None, f"{page}:{group}: {problem}"
+    problem = mismatch(outputs(tabs[other]), outputs(tabs[ENGINE]))
+    if contrast:
+        assert other == MICROGRAD, f"{page}:{group}: only micrograd comparisons may be contrasts"
+        assert problem is not None, f"{page}:{group}: marked as a contrast, but the outputs agree"
+    else:
+        assert problem is None, f"{page}:{group}: {problem}"
 
 
 def test_there_are_pairs_to_compare():
@@ -114,6 +137,12 @@ SAMPLE = '''
     <MulBackward0>
     ```
 '''
+
+
+def test_contrast_marker_is_found():
+    lines = ["text", "", CONTRAST, "", '=== "micrograd"', "", "    ```pycon"]
+    assert is_contrast(lines, 5)
+    assert not is_contrast(["text", "", '=== "micrograd"'], 3)
 
 
 def test_comparison_accepts_equal_and_rejects_different_outputs():

@@ -69,7 +69,7 @@ def fill_block(text: str, namespace: dict) -> str:
 
 def fill_page(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    spaces = {"torch": {"__name__": "__test__"}, "engine": {"__name__": "__test__"}}
+    spaces = {k: {"__name__": "__test__"} for k in ("torch", "micrograd", "engine")}
     pieces, pos = [], 0
     for block in mdblocks.iter_blocks(text):
         if block.language == "python":

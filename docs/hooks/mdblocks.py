@@ -37,17 +37,22 @@ class Block:
 
 
 TORCH_LABEL = "PyTorch"
+ENGINE_LABEL = "twicegrad"
+#: Tab labels (or title prefixes) whose blocks run in a namespace of their own.
+OTHER_LABELS = {"PyTorch": "torch", "micrograd": "micrograd"}
 
 
 def namespace_of(block: "Block") -> str:
-    """Which namespace of its page a block runs in: "torch" or "engine".
+    """Which namespace of its page a block runs in: "torch", "micrograd" or "engine".
 
     A block runs with the PyTorch code when it sits in a "PyTorch" content tab or its
-    title says so (```` ```pycon title="PyTorch" ````); every other block runs with the
-    engine code.
+    title says so (```` ```pycon title="PyTorch" ````), likewise for micrograd; every
+    other block runs with the engine code.
     """
-    if block.tab == TORCH_LABEL or block.attrs.get("title", "").startswith(TORCH_LABEL):
-        return "torch"
+    title = block.attrs.get("title", "")
+    for label, space in OTHER_LABELS.items():
+        if block.tab == label or title.startswith(label):
+            return space
     return "engine"
 
 
