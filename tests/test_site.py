@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "hooks"))
 import mdblocks  # noqa: E402
+import performance  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -169,6 +170,9 @@ def test_every_page_in_the_browser(server, browser):
                     continue
                 if fig.locator("svg g.node").count() == 0:
                     report.append(f"{path}: graph {gid!r} has no SVG nodes")
+            if path.endswith("performance/") and performance.load() is not None:
+                if page.locator('figure.tg-chart[data-chart="benchmarks"] svg rect').count() == 0:
+                    report.append(f"{path}: the benchmark chart is missing")
             untyped = page.locator(".arithmatex").count() - page.locator(".arithmatex .katex").count()
             if untyped:
                 report.append(f"{path}: {untyped} formulas not typeset by KaTeX")

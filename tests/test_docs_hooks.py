@@ -1,0 +1,123 @@
+"""The MkDocs hooks that turn docs blocks into graphs, engine source, benchmark tables
+and API directives (docs/hooks/), tested on small inputs of their own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+sys.path.insert(0, str(DOCS / "hooks"))
+import api  # noqa: E402
+import graphs  # noqa: E402
+import griffe_doctest  # noqa: E402
+import mdblocks  # noqa: E402
+import performance  # noqa: E402
+import source  # noqa: E402
+
+PAGE = '''# Title
+
+```pycon
+>>> 1 + 1
+2
+```
+
+=== "PyTorch"
+
+    ```pycon
+    >>> a = 1
+    ```
+
+=== "twicegrad"
+
+    Some text.
+
+    ```python
+    b = 2
+    ```
+
+After the tabs.
+
+```graph id="g"
+import graphviz
+graphviz.Digraph()
+```
+'''
+
+
+def test_blocks_tabs_and_groups():
+    blocks = mdblocks.iter_blocks(PAGE)
+    assert [b.language for b in blocks] == ["pycon", "pycon", "python", "graph"]
+    assert [b.tab for b in blocks] == [None, "PyTorch", "twicegrad", None]
+    assert blocks[1].group == blocks[2].group is not None
+    assert blocks[1].source == ">>> a = 1\n"
+    assert blocks[3].attrs == {"id": "g"}
+    assert [mdblocks.namespace_of(b) for b in blocks] == ["engine", "torch", "engine", "engine"]
+    titled = mdblocks.iter_blocks('```pycon title="PyTorch: as printed"\n>>> 1\n```\n')[0]
+    assert mdblocks.namespace_of(titled) == "torch"
+
+
+def test_replace_blocks_keeps_indentation():
+    out = mdblocks.replace_blocks(PAGE, "python", lambda b: "REPLACED\n\nline two")
+    assert "    REPLACED\n\n    line two\n" in out
+    assert "b = 2" not in out
+
+
+def test_graph_block_must_end_with_a_digraph():
+    svg = graphs.render_svg('import graphviz\ng = graphviz.Digraph()\ng.edge("a", "b")\ng', "t1")
+    assert svg.startswith("<svg") and 'id="t1-' in svg and 'class="node"' in svg
+    with pytest.raises(TypeError):
+        graphs.run_graph_code("x = 1\nx")
+    with pytest.raises(ValueError):
+        graphs.run_graph_code("x = 1")
+
+
+def test_source_blocks_resolve_engine_names():
+    text, rel, first = source.source_of("engine.grad_mode.is_grad_enabled")
+    assert rel == "engine/grad_mode.py" and text.startswith("def is_grad_enabled") and first > 1
+    with pytest.raises(AttributeError):
+        source.source_of("engine.grad_mode.no_such_function")
+
+
+def test_api_lists_public_modules():
+    mods = api.public_modules()
+    assert mods[0] == "engine" and "engine.nn" in mods and "engine.value" not in mods
+
+
+def test_doctest_lines_are_fenced_for_mkdocstrings():
+    text = "Intro.\n\n>>> x = 1\n>>> [x]\n[1]\n\nAfter."
+    assert griffe_doctest.fence_examples(text) == "Intro.\n\n```pycon\n>>> x = 1\n>>> [x]\n[1]\n```\n\nAfter."
+
+
+SAMPLE = {
+    "date": "2026-01-01T00:00:00+00:00", "python": "3.11.7", "machine": "x86_64, 2 cores", "quick": False,
+    "results": {
+        "mlp_step": {"twicegrad": {"seconds": 0.1, "check": 1.0}, "micrograd": {"seconds": 0.5, "check": 1.0},
+                     "torch": {"seconds": 0.3, "check": 1.0}},
+        "chain": {"twicegrad": {"seconds": 0.2}, "micrograd": {"seconds": None, "error": "RecursionError"},
+                  "torch": {"seconds": 0.6}},
+        "memory": {"twicegrad": {"live": 130.0, "after_drop": 12.0}, "torch": {"error": "invisible"}},
+    },
+}
+
+
+def test_performance_table_and_chart(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(SAMPLE))
+    monkeypatch.setenv("TWICEGRAD_BENCHMARK_RESULTS", str(path))
+    data = performance.load()
+    rows = performance.rows(data)
+    assert [(r["case"], r["field"]) for r in rows] == [
+        ("mlp_step", "seconds"), ("chain", "seconds"), ("memory", "live"), ("memory", "after_drop")]
+    table = performance.table(data)
+    assert "RecursionError" in table and "| 0.5 |" in table and "invisible" in table
+    svg = performance.chart(data)
+    assert svg.startswith("<svg") and svg.count("<rect") >= 5 and "5×" in svg
+
+
+def test_performance_without_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWICEGRAD_BENCHMARK_RESULTS", str(tmp_path / "missing.json"))
+    assert performance.load() is None
