@@ -62,8 +62,11 @@ def gradcheck(func: Callable[..., Values], inputs: Values, *, eps: float = 1e-6,
     that do not require grad must not depend on the inputs.
 
     On failure raises ``GradcheckError`` (or returns ``False`` when
-    ``raise_exception=False``).  Inputs are perturbed by assigning ``.data`` and
-    restored afterwards.
+    ``raise_exception=False``); its message names the output and the input
+    (counting only those that require grad, as torch does) and shows both
+    numbers as Python floats, in full precision, where torch prints 1x1 tensors
+    rounded to 4 decimals.  Inputs are perturbed by assigning ``.data`` and
+    restored afterwards, even if ``func`` raises.
 
     >>> from engine import Function, Value, gradcheck
     >>> class Wrong(Function):
@@ -90,14 +93,14 @@ def gradcheck(func: Callable[..., Values], inputs: Values, *, eps: float = 1e-6,
 
 
 def _gradcheck(func, inputs: tuple, eps: float, atol: float, rtol: float) -> bool:
-    checked = [a for a in inputs if a.__class__ is Value and a._rg]
+    checked = [a for a in inputs if a.__class__ is Value and a.requires_grad]
     if not checked:
         raise ValueError(
             "gradcheck expects at least one input value to require gradient, "
             "but none of them have requires_grad=True."
         )
     func_out = _outputs(func(*inputs))
-    outputs = [o for o in func_out if o._rg]
+    outputs = [o for o in func_out if o.requires_grad]
     numerical = [_numerical_column(func, inputs, x, eps) for x in checked]  # [input][output]
 
     if not outputs:
@@ -107,7 +110,7 @@ def _gradcheck(func, inputs: tuple, eps: float, atol: float, rtol: float) -> boo
                     raise GradcheckError("Numerical gradient for function expected to be zero")
         return True
 
-    differentiable = [i for i, o in enumerate(func_out) if o._rg]
+    differentiable = [i for i, o in enumerate(func_out) if o.requires_grad]
     for i, out in enumerate(outputs):
         analytical = _analytical_row(out, checked)
         for j, (a, column) in enumerate(zip(analytical, numerical)):
@@ -144,12 +147,12 @@ def _outputs(out) -> tuple:
 
 def _numerical_column(func, inputs: tuple, x: Value, eps: float) -> list:
     """d(output_k)/dx for every output k, by central differences."""
-    orig = x._data
+    orig = x.data
     try:
         x.data = orig - eps
-        before = [o._data for o in _outputs(func(*inputs))]
+        before = [o.data for o in _outputs(func(*inputs))]
         x.data = orig + eps
-        after = [o._data for o in _outputs(func(*inputs))]
+        after = [o.data for o in _outputs(func(*inputs))]
     finally:
         x.data = orig
     return [(b - a) / (2 * eps) for a, b in zip(before, after)]
@@ -171,7 +174,7 @@ def _analytical_row(out: Value, checked: list) -> list:
 
 def _vjp(out: Value, checked: list) -> list:
     grads = grad(out, checked, 1.0, retain_graph=True, allow_unused=True)
-    return [0.0 if g is None else g._data for g in grads]
+    return [0.0 if g is None else g.data for g in grads]
 
 
 def _isclose(a: float, n: float, rtol: float, atol: float) -> bool:
@@ -185,7 +188,7 @@ def _isclose(a: float, n: float, rtol: float, atol: float) -> bool:
 def _check_backward_multiplies_grad_output(outputs: list, checked: list) -> None:
     grads = grad(outputs, checked, [0.0] * len(outputs), allow_unused=True)
     for g in grads:
-        if g is not None and g._data != 0:
+        if g is not None and g.data != 0:
             raise GradcheckError("backward not multiplied by grad_output")
 
 
@@ -204,10 +207,10 @@ class _UndefinedGrad(Function):
 def _check_undefined_grad(func, inputs: tuple, checked: list) -> None:
     """Backward must cope with outputs that receive no gradient: all of them, or
     (for several outputs) one at a time."""
-    n_outputs = sum(1 for o in _outputs(func(*inputs)) if o._rg)
+    n_outputs = sum(1 for o in _outputs(func(*inputs)) if o.requires_grad)
     cases = [None] + (list(range(n_outputs)) if n_outputs > 1 else [])
     for undefined in cases:
-        outs = [o for o in _outputs(func(*inputs)) if o._rg]
+        outs = [o for o in _outputs(func(*inputs)) if o.requires_grad]
         outs = [_UndefinedGrad.apply(o) if undefined in (None, k) else o for k, o in enumerate(outs)]
         try:
             grads = grad(outs, checked, [0.0] * len(outs), allow_unused=True)
@@ -217,7 +220,7 @@ def _check_undefined_grad(func, inputs: tuple, checked: list) -> None:
                 '"Notes about undefined output gradients" in "tools/autograd/derivatives.yaml"'
             ) from e
         for g in grads:
-            if g is not None and g._data != 0:
+            if g is not None and g.data != 0:
                 raise GradcheckError(
                     "Expected all input grads to be undefined or zero when all output grads are "
                     'undefined or zero. Please look at "Notes about undefined output gradients" '
@@ -248,7 +251,7 @@ def gradgradcheck(func: Callable[..., Values], inputs: Values, grad_outputs=None
     """
     inputs = _as_tuple(inputs)
     if grad_outputs is None:
-        n = sum(1 for o in _outputs(func(*inputs)) if o._rg)
+        n = sum(1 for o in _outputs(func(*inputs)) if o.requires_grad)
         vs = tuple(Value(random.uniform(-1.0, 1.0), requires_grad=True) for _ in range(n))
     else:
         vs = tuple(_as_grad_output(g) for g in _as_tuple(grad_outputs))
@@ -256,8 +259,8 @@ def gradgradcheck(func: Callable[..., Values], inputs: Values, grad_outputs=None
 
     def gradient(*args):
         ins, seeds = args[:n_inputs], args[n_inputs:]
-        outs = [o for o in _outputs(func(*ins)) if o._rg]
-        wrt = [a for a in ins if a.__class__ is Value and a._rg]
+        outs = [o for o in _outputs(func(*ins)) if o.requires_grad]
+        wrt = [a for a in ins if a.__class__ is Value and a.requires_grad]
         grads = grad(outs, wrt, list(seeds), create_graph=True, allow_unused=True)
         return tuple(g for g in grads if g is not None)
 

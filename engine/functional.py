@@ -22,9 +22,9 @@ copies that require grad, so ``.grad`` of your inputs is left alone.
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable, Optional, Union
 
-from . import value as _value
 from .autograd import grad
 from .grad_mode import enable_grad, is_grad_enabled, set_grad_enabled
 from .value import Value
@@ -205,13 +205,12 @@ def _as_vector(v, fn_name: str) -> tuple:
     out = []
     for i, el in enumerate(items):
         if el.__class__ is not Value:
-            n = _value._number(el)
-            if n is NotImplemented:
+            if not isinstance(el, numbers.Real):
                 raise TypeError(
                     f"The v given to {fn_name} must be either a Value, a number or a tuple of them "
                     f"but the value at index {i} has type {type(el)}."
                 )
-            el = Value(float(n))
+            el = Value(float(el))
         out.append(el)
     return tuple(out)
 
@@ -228,8 +227,8 @@ def _grad_preprocess(inputs: tuple, create_graph: bool, need_graph: bool) -> tup
     gradients to flow back (``create_graph``), a detached one otherwise."""
     res = []
     for x in inputs:
-        if create_graph and x._rg:
-            res.append(_value._unary(_value.CopyBackwards, x._data, x, None))
+        if create_graph and x.requires_grad:
+            res.append(x - 0.0)  # an exact copy, even of -0.0; saves nothing, so is never freed
         else:
             res.append(x.detach().requires_grad_(need_graph))
     return tuple(res)
@@ -240,7 +239,7 @@ def _autograd_grad(outputs: tuple, inputs: tuple, grad_outputs: Optional[tuple],
     """``engine.grad`` that skips outputs which are None or need no grad (None results if none is left)."""
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
-    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o is not None and o._rg]
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o is not None and o.requires_grad]
     if not pairs:
         return (None,) * len(inputs)
     return grad([o for o, _ in pairs], list(inputs), [g for _, g in pairs], retain_graph=retain_graph,
