@@ -1,0 +1,507 @@
+"""Pictures of a graph: ``make_dot`` (the backward graph) and ``draw_dot`` (the forward one).
+
+``make_dot`` draws what autograd will walk, as torchviz does for PyTorch: one box per
+``grad_fn`` node, named by ``name()``; a blue box for each leaf, above its
+``AccumulateGrad``; a green box for each output; with ``show_saved=True`` an orange box
+for each value a node saved for its backward (a dashed white one once a backward
+without ``retain_graph`` has freed it).  A gradient built with ``create_graph=True`` is
+an ordinary output with its own ``grad_fn``, so drawing it shows that it is a function
+of the parameters.
+
+``draw_dot`` draws the forward computation micrograd-style: a record
+``name | data | grad`` per value with the op that made it in between.  The engine keeps
+no forward links, so the picture is read off the backward graph: each non-leaf's op is
+its ``grad_fn`` and its inputs are ``next_functions``.
+
+Both walk the graph with an explicit queue (a 100,000-node graph is fine), draw at most
+``max_nodes`` nodes and sum up the rest in one "... N more nodes" box, and return a
+``graphviz.Digraph``; ``render_svg`` turns one into SVG text.  graphviz is imported on
+first use, and its absence (or that of the ``dot`` program) is reported with what to
+install.
+
+>>> from engine import Value
+>>> x = Value(2.0, requires_grad=True, name="x")
+>>> dot = make_dot(x * x + 1)
+>>> [n for n in ("AddBackward0", "MulBackward0", "AccumulateGrad", "x") if n in dot.source]
+['AddBackward0', 'MulBackward0', 'AccumulateGrad', 'x']
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+
+from .value import Value
+
+if TYPE_CHECKING:  # pragma: no cover - only for the type checker
+    import graphviz
+
+__all__ = ["make_dot", "draw_dot", "render_svg", "MAX_NODES"]
+
+#: How many graph nodes a drawing shows before it sums up the rest.
+MAX_NODES = 300
+
+# Fill colours (Graphviz names), as torchviz uses them; tests look for them in the SVG.
+OUTPUT_COLOR = "darkolivegreen1"  # an output Value
+LEAF_COLOR = "lightblue"  # a leaf that requires grad
+SAVED_COLOR = "orange"  # a value saved for backward
+FREED_COLOR = "white"  # a saved value already freed (drawn dashed)
+FN_COLOR = "lightgrey"  # a grad_fn node
+VALUE_COLOR = "white"  # an intermediate value (draw_dot)
+CONST_COLOR = "lightyellow"  # a constant operand (draw_dot)
+MORE_COLOR = "gainsboro"  # the "... N more nodes" summary
+
+Outputs = Union[Value, Sequence[Value]]
+
+
+# ---------------------------------------------------------------------------------
+# graphviz, imported on first use
+# ---------------------------------------------------------------------------------
+
+def _graphviz():
+    try:
+        import graphviz
+    except ImportError as exc:
+        raise ImportError("engine.viz needs the graphviz Python package: pip install graphviz") from exc
+    return graphviz
+
+
+def render_svg(digraph: "graphviz.Digraph") -> str:
+    """The SVG text of ``digraph``, drawn by Graphviz's ``dot`` program.
+
+    Raises ``RuntimeError`` saying what to install when ``dot`` is not on PATH.
+
+    >>> svg = render_svg(make_dot(Value(2.0, requires_grad=True) * 3))
+    >>> svg.lstrip().startswith("<?xml") and "MulBackward0" in svg
+    True
+    """
+    gv = _graphviz()
+    try:
+        return digraph.pipe(format="svg", encoding="utf-8")
+    except gv.ExecutableNotFound as exc:
+        raise RuntimeError(
+            "engine.viz needs Graphviz's `dot` program to render, and it was not found on PATH: "
+            "install the graphviz system package (Debian/Ubuntu: sudo apt-get install graphviz; "
+            "macOS: brew install graphviz)"
+        ) from exc
+
+
+# ---------------------------------------------------------------------------------
+# Labels: user text cannot break the DOT source
+# ---------------------------------------------------------------------------------
+
+def _escape(text: str) -> str:
+    """``text`` for a quoted DOT label: backslashes, quotes and newlines are literal."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_field(text: str) -> str:
+    """``text`` for one field of a record label, where ``{ } | < >`` are syntax too."""
+    text = _escape(text)
+    for ch in "{}|<>":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _label(*lines: str):
+    """A plain (never HTML) label of escaped lines."""
+    return _graphviz().nohtml("\\n".join(_escape(line) for line in lines if line))
+
+
+def _short(x) -> str:
+    """A number in a make_dot box: ints as they are, floats to 4 significant digits."""
+    if x.__class__ is Value:
+        x = x.data
+    if isinstance(x, int):
+        return str(x)
+    return format(x, "#.4g") if x == x and abs(x) != float("inf") else str(x)
+
+
+def _fixed(x) -> str:
+    """A number in a draw_dot record, micrograd's ``%.4f`` (scientific when that hides it)."""
+    if x.__class__ is Value:
+        x = x.data
+    x = float(x)
+    if x != x or abs(x) == float("inf"):
+        return str(x)
+    if x != 0 and not 1e-4 <= abs(x) < 1e9:
+        return format(x, ".4e")
+    return format(x, ".4f")
+
+
+# ---------------------------------------------------------------------------------
+# The walk: iterative, nearest nodes first, at most max_nodes of them drawn
+# ---------------------------------------------------------------------------------
+
+def _is_leaf_node(fn) -> bool:
+    return hasattr(fn, "variable")  # AccumulateGrad, as torchviz tells them apart
+
+
+def _key(fn) -> str:
+    # AccumulateGrad views may be rebuilt on each access: key them by their leaf.
+    return f"acc{id(fn.variable)}" if _is_leaf_node(fn) else f"fn{id(fn)}"
+
+
+class _Graph:
+    """The nodes reachable from some grad_fns, breadth first (nearest the outputs
+    first).  The first ``max_nodes`` are shown, the rest only counted.  It holds every
+    node it met, so no id is reused while a drawing is made."""
+
+    def __init__(self, roots, max_nodes: int):
+        self.max_nodes = max_nodes
+        self.shown = []  # the nodes to draw
+        self.inputs = {}  # key of a shown node -> its next_functions
+        self._order = {}  # key -> position in breadth-first order
+        self._keep = []
+        queue = deque()
+        for fn in roots:
+            self._visit(fn, queue)
+        while queue:
+            fn = queue.popleft()
+            edges = fn.next_functions
+            if self.is_shown(fn):
+                self.shown.append(fn)
+                self.inputs[_key(fn)] = edges
+            for child, _nr in edges:
+                if child is not None:
+                    self._visit(child, queue)
+        self.hidden = max(0, len(self._order) - max_nodes)
+
+    def _visit(self, fn, queue) -> None:
+        k = _key(fn)
+        if k not in self._order:
+            self._order[k] = len(self._order)
+            self._keep.append(fn)
+            queue.append(fn)
+
+    def is_shown(self, fn) -> bool:
+        return self._order[_key(fn)] < self.max_nodes
+
+
+def _outputs(outputs, who: str) -> list:
+    if isinstance(outputs, Value):
+        return [outputs]
+    if isinstance(outputs, (list, tuple)):
+        if not outputs:
+            raise ValueError(f"{who}: outputs is empty; pass a Value or a sequence of Values")
+        for i, v in enumerate(outputs):
+            if not isinstance(v, Value):
+                raise TypeError(f"{who}: element {i} of outputs must be a Value, got {type(v).__name__}")
+        return list(outputs)
+    raise TypeError(f"{who}: outputs must be a Value or a sequence of Values, got {type(outputs).__name__}")
+
+
+def _names(params, who: str) -> dict:
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{who}: params must be a dict of name -> Value, got {type(params).__name__}")
+    for k, v in params.items():
+        if not isinstance(v, Value):
+            raise TypeError(f"{who}: params[{k!r}] must be a Value, got {type(v).__name__}")
+    return {id(v): str(k) for k, v in params.items()}
+
+
+def _max_nodes(max_nodes) -> int:
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    return max_nodes
+
+
+def _saved(fn) -> list:
+    """``[(name, value)]`` saved by ``fn`` for backward; value is ``FREED`` once freed."""
+    if getattr(type(fn), "saved_tensors", None) is not None:  # a custom Function's ctx
+        try:
+            return [(f"saved_tensors[{i}]", v) for i, v in enumerate(fn.saved_tensors)]
+        except RuntimeError:  # freed: "Trying to backward through the graph a second time"
+            return [("saved_tensors", FREED)]
+    out = []
+    for name in getattr(fn, "_saved_names", ()):
+        try:
+            out.append((name, getattr(fn, "_saved_" + name)))
+        except RuntimeError:
+            out.append((name, FREED))
+    return out
+
+
+class _Freed:
+    def __repr__(self) -> str:
+        return "FREED"
+
+
+FREED = _Freed()
+
+
+def _more(dot, count: int) -> str:
+    dot.node("more", _label(f"... {count} more node{'s' if count != 1 else ''}"),
+             fillcolor=MORE_COLOR, shape="note", style="filled")
+    return "more"
+
+
+# ---------------------------------------------------------------------------------
+# make_dot: the backward graph, as torchviz draws it
+# ---------------------------------------------------------------------------------
+
+def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, show_saved: bool = False,
+             *, max_nodes: int = MAX_NODES) -> "graphviz.Digraph":
+    """Draw the backward graph behind ``outputs`` (a Value or a sequence of Values).
+
+    Grey boxes are ``grad_fn`` nodes, labelled with ``name()``; as in torchviz, edges
+    run from each node's ``next_functions`` to it (from the inputs towards the outputs).  A leaf that requires grad is a blue box above its ``AccumulateGrad``,
+    labelled with its name from ``params`` (``{name: Value}``), else its ``.name``,
+    and its value.  Outputs are green (a leaf output stays blue, with a thick border).
+    ``show_saved=True`` adds, per node, an orange box for each value it saved for
+    backward (white and dashed, labelled "freed", once a backward without
+    ``retain_graph`` has freed it).  Past ``max_nodes`` graph nodes the rest is summed
+    up in one "... N more nodes" box.
+
+    >>> from engine import Value, grad
+    >>> w = Value(3.0, requires_grad=True)
+    >>> loss = (w * w).sin()
+    >>> dl_dw, = grad(loss, w, create_graph=True)      # cos(w*w) * 2w: a function of w
+    >>> dot = make_dot(dl_dw, params={"w": w})
+    >>> "CosBackward0" in dot.source and "w\\\\n3.000" in dot.source
+    True
+    >>> y = w.exp(); y.backward()                        # frees ExpBackward0's saved result
+    >>> "freed" in make_dot(y, show_saved=True).source
+    True
+    """
+    outs = _outputs(outputs, "make_dot")
+    names = _names(params, "make_dot")
+    max_nodes = _max_nodes(max_nodes)
+    gv = _graphviz()
+    dot = gv.Digraph(
+        node_attr=dict(style="filled", shape="box", align="left", fontsize="10", ranksep="0.1",
+                       height="0.2", fontname="monospace", fillcolor=FN_COLOR),
+        graph_attr=dict(size="12,12"),
+    )
+
+    def value_label(v: Value, name: str = "") -> Any:
+        return _label(name or names.get(id(v)) or v.name or "", _short(v))
+
+    drawn_values = set()
+    roots = [v.grad_fn for v in outs if v.grad_fn is not None]
+    graph = _Graph(roots, max_nodes)
+
+    for v in outs:
+        vid = f"v{id(v)}"
+        if vid in drawn_values:
+            continue
+        drawn_values.add(vid)
+        color = LEAF_COLOR if v.is_leaf and v.requires_grad else OUTPUT_COLOR
+        dot.node(vid, value_label(v), fillcolor=color, penwidth="2")
+        if v.grad_fn is not None:
+            dot.edge(_key(v.grad_fn), vid)
+
+    more = None
+    for fn in graph.shown:
+        key = _key(fn)
+        if _is_leaf_node(fn):
+            var = fn.variable
+            vid = f"v{id(var)}"
+            if vid not in drawn_values:
+                drawn_values.add(vid)
+                dot.node(vid, value_label(var), fillcolor=LEAF_COLOR)
+            dot.edge(vid, key)
+            dot.node(key, _label("AccumulateGrad"))
+            continue
+        dot.node(key, _label(fn.name()))
+        for child, _nr in graph.inputs[key]:
+            if child is None:
+                continue
+            if graph.is_shown(child):
+                dot.edge(_key(child), key)
+            else:
+                if more is None:
+                    more = _more(dot, graph.hidden)
+                dot.edge(more, key)
+        if show_saved:
+            for i, (name, value) in enumerate(_saved(fn)):
+                if value is None:
+                    continue
+                sid = f"s{id(fn)}_{i}"
+                if value is FREED:
+                    dot.node(sid, _label(name, "freed"), fillcolor=FREED_COLOR, style="filled,dashed")
+                else:
+                    dot.node(sid, _label(name, _short(value)), fillcolor=SAVED_COLOR)
+                dot.edge(sid, key, dir="none")
+    return dot
+
+
+# ---------------------------------------------------------------------------------
+# draw_dot: the forward graph, as micrograd draws it
+# ---------------------------------------------------------------------------------
+
+#: How each op computes its output from its operands, to recover an intermediate's
+#: number when nothing saved it (the engine keeps no forward links).
+_FORWARD = {
+    "AddBackward0": lambda a, b: a + b,
+    "SubBackward0": lambda a, b: a - b,
+    "MulBackward0": lambda a, b: a * b,
+    "DivBackward0": lambda a, b: a / b,
+    "PowBackward0": lambda a, n: a ** n,
+    "PowBackward1": lambda a, b: a ** b,
+    "PowBackward2": lambda c, a: c ** a,
+    "RsubBackward1": lambda c, a: c - a,
+    "NegBackward0": lambda a: -a,
+    "ReciprocalBackward0": lambda a: 1.0 / a,
+    "AbsBackward0": abs,
+    "CopyBackwards": lambda a: a,
+    **{f"{op.capitalize()}Backward0": (lambda op: lambda a: getattr(a, op)())(op)
+       for op in ("exp", "log", "tanh", "sigmoid", "relu", "sin", "cos", "sinh", "cosh", "sqrt")},
+}
+
+#: Ops that save their operands: which saved name holds operand i (a number when it
+#: is a constant, so the picture can show it).
+_OPERANDS = {
+    "MulBackward0": ("self", "other"),
+    "DivBackward0": ("self", "other"),
+    "PowBackward1": ("self", "exponent"),
+}
+
+_UNKNOWN = object()
+
+
+def _operands(fn, saved: dict) -> list:
+    """``[(node_or_None, nr, number)]``: the op's operands in order, constants included
+    (``node`` None, ``number`` their value or ``_UNKNOWN``)."""
+    edges = fn.next_functions
+    name = fn.name()
+
+    def constant(slot):
+        value = saved.get(slot, _UNKNOWN)
+        return value if isinstance(value, (int, float)) else _UNKNOWN
+
+    if name == "PowBackward0":  # a ** n
+        return [(*edges[0], _UNKNOWN), (None, 0, constant("exponent"))]
+    if name == "PowBackward2":  # c ** a
+        return [(None, 0, constant("self")), (*edges[0], _UNKNOWN)]
+    if name == "RsubBackward1":  # c - a: c is not kept
+        return [(None, 0, _UNKNOWN), (*edges[0], _UNKNOWN)]
+    slots = _OPERANDS.get(name, ())
+    return [(child, nr, constant(slots[i]) if child is None and i < len(slots) else _UNKNOWN)
+            for i, (child, nr) in enumerate(edges)]
+
+
+def draw_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, *,
+             max_nodes: int = MAX_NODES, rankdir: str = "LR") -> "graphviz.Digraph":
+    """Draw the forward computation of ``outputs`` micrograd-style.
+
+    Each value is a record ``name | data 2.0000 | grad 1.0000``, and each op an ellipse
+    between its operands and its result.  Names come from ``params`` (``{name: Value}``)
+    or ``.name``.  Leaves (blue) and outputs (green) show their ``.grad`` (``None``
+    until a backward fills it); an intermediate value shows "grad -" since, as in
+    torch, the engine keeps no gradient for it.  The engine keeps no forward links,
+    so the picture is read off the backward graph: an op is its ``grad_fn``'s name
+    without ``Backward0``, its operands ``next_functions``; an intermediate's number
+    comes from a saved value or is recomputed from its operands ("?" when it cannot
+    be, e.g. ``x + 3`` after a backward freed the graph: the 3 is not kept).
+
+    >>> from engine import Value
+    >>> a, b = Value(2.0, requires_grad=True, name="a"), Value(-3.0, requires_grad=True, name="b")
+    >>> c = a * b; c.backward()
+    >>> src = draw_dot(c, params={"c": c}).source
+    >>> "a | data 2.0000 | grad -3.0000" in src and "c | data -6.0000 | grad None" in src
+    True
+    """
+    outs = _outputs(outputs, "draw_dot")
+    names = _names(params, "draw_dot")
+    max_nodes = _max_nodes(max_nodes)
+    gv = _graphviz()
+    dot = gv.Digraph(graph_attr=dict(rankdir=rankdir), node_attr=dict(fontsize="10"))
+
+    graph = _Graph([v.grad_fn for v in outs if v.grad_fn is not None], max_nodes)
+    ops = [fn for fn in graph.shown if not _is_leaf_node(fn)]
+    saved = {_key(fn): dict(_saved(fn)) for fn in ops}
+    operands = {_key(fn): _operands(fn, saved[_key(fn)]) for fn in ops}
+
+    # Output nr of a node, as (key, nr): its number, its name, and which nrs are used.
+    data, named, used = {}, {}, {}
+    for v in outs + list(params.values() if params else ()):
+        if v.grad_fn is not None:
+            data[(_key(v.grad_fn), v.output_nr)] = v.data
+            named.setdefault((_key(v.grad_fn), v.output_nr), names.get(id(v)) or v.name or "")
+    for v in outs:
+        if v.grad_fn is not None:
+            used.setdefault(_key(v.grad_fn), set()).add(v.output_nr)
+    for fn in ops:
+        for value in saved[_key(fn)].values():
+            if isinstance(value, Value) and value.grad_fn is not None:
+                data.setdefault((_key(value.grad_fn), value.output_nr), value.data)
+        for child, nr, _ in operands[_key(fn)]:
+            if child is not None and not _is_leaf_node(child):
+                used.setdefault(_key(child), set()).add(nr)
+    for fn in sorted(ops, key=lambda n: n._sequence_nr()):  # creation order: operands first
+        key = _key(fn)
+        formula = _FORWARD.get(fn.name())
+        if formula is None or (key, 0) in data:
+            continue
+        args = []
+        for child, nr, number in operands[key]:
+            if child is None:
+                args.append(number)
+            elif _is_leaf_node(child):
+                args.append(child.variable.data)
+            else:
+                args.append(data.get((_key(child), nr), _UNKNOWN))
+        if all(a is not _UNKNOWN for a in args):
+            data[(key, 0)] = formula(*(Value(a) for a in args)).data
+
+    drawn = set()
+
+    def record(rid: str, name: str, number, grad: str, color: str, **attrs) -> None:
+        drawn.add(rid)
+        shown = "?" if number is _UNKNOWN else _fixed(number)
+        fields = " | ".join(_escape_field(f) for f in (name, f"data {shown}", f"grad {grad}"))
+        dot.node(rid, gv.nohtml("{ " + fields + " }"), shape="record", style="filled",
+                 fillcolor=color, **attrs)
+
+    def grad_text(v: Value) -> str:
+        if not (v.is_leaf or v.retains_grad):
+            return "None"  # what .grad gives for a non-leaf (torch warns about it)
+        return "None" if v.grad is None else _fixed(v.grad)
+
+    def value_id(fn, nr) -> str:
+        return f"v{id(fn.variable)}" if _is_leaf_node(fn) else f"out{id(fn)}_{nr}"
+
+    for v in outs:
+        rid = value_id(v.grad_fn, v.output_nr) if v.grad_fn is not None else f"v{id(v)}"
+        if rid not in drawn:
+            color = LEAF_COLOR if v.is_leaf and v.requires_grad else OUTPUT_COLOR
+            record(rid, names.get(id(v)) or v.name or "", v.data, grad_text(v), color, penwidth="2")
+
+    more = None
+    for fn in graph.shown:
+        if _is_leaf_node(fn):
+            var = fn.variable
+            if f"v{id(var)}" not in drawn:
+                record(f"v{id(var)}", names.get(id(var)) or var.name or "", var.data, grad_text(var), LEAF_COLOR)
+            continue
+        key = _key(fn)
+        op = f"op{id(fn)}"
+        dot.node(op, _label(_op_name(fn.name())), shape="ellipse")
+        for nr in sorted(used.get(key, {0})):
+            rid = value_id(fn, nr)
+            if rid not in drawn:
+                record(rid, named.get((key, nr), ""), data.get((key, nr), _UNKNOWN), "-", VALUE_COLOR)
+            dot.edge(op, rid)
+        for i, (child, nr, number) in enumerate(operands[key]):
+            if child is None:
+                cid = f"c{id(fn)}_{i}"
+                record(cid, "constant", number, "-", CONST_COLOR)
+                dot.edge(cid, op)
+            elif graph.is_shown(child):
+                dot.edge(value_id(child, nr), op)
+            else:
+                if more is None:
+                    more = _more(dot, graph.hidden)
+                dot.edge(more, op)
+    return dot
+
+
+def _op_name(name: str) -> str:
+    """``MulBackward0`` -> ``Mul``, ``CubeBackward`` -> ``Cube``: the op a node undoes."""
+    for suffix in ("Backward0", "Backward1", "Backward2", "Backwards", "Backward"):
+        if name.endswith(suffix) and name != suffix:
+            return name[: -len(suffix)]
+    return name
