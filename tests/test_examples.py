@@ -1,0 +1,131 @@
+"""Run every example; run the same example again on torch; the numbers must agree.
+
+Each example is executed as a script (``python examples/<name>.py``, as a user would).
+Then its ``main()`` runs a second time in this process with ``engine`` replaced by a
+thin shim onto torch (0-dim float64 tensors, ``torch.autograd.grad``, ``torch.optim``,
+``torch.autograd.functional``): the same source code, with torch as the oracle.  Every
+line ``name = <python literal>`` the two runs print must agree (1e-12 relative: torch's
+CPU tanh/exp/sqrt kernels differ from libm in the last bit for some inputs), and the
+text lines must be equal.
+
+micrograd's demo needs ``engine.nn``, so its torch twin is written out below instead.
+"""
+
+import ast
+import contextlib
+import importlib.util
+import io
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import types
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+def run_script(name, *args):
+    """Run ``examples/<name>`` in a fresh interpreter, as the README says; return stdout."""
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, name), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def torch_engine():
+    """A module that looks like ``engine`` but is torch underneath."""
+    shim = types.ModuleType("engine")
+
+    def Value(data, requires_grad=False, *, name=None):
+        return torch.tensor(float(data), dtype=torch.float64, requires_grad=requires_grad)
+
+    shim.Value = Value
+    shim.grad = torch.autograd.grad
+    shim.backward = torch.autograd.backward
+    shim.no_grad = torch.no_grad
+    shim.enable_grad = torch.enable_grad
+    shim.functional = torch.autograd.functional
+    optim = types.ModuleType("engine.optim")
+    optim.SGD = torch.optim.SGD
+    optim.Adam = torch.optim.Adam
+    shim.optim = optim
+    return shim
+
+
+def run_on_torch(name):
+    """Run ``main()`` of ``examples/<name>`` with ``import engine`` giving the torch shim."""
+    shim = torch_engine()
+    saved = {k: sys.modules.get(k) for k in ("engine", "engine.optim", "engine.functional")}
+    sys.modules.update({"engine": shim, "engine.optim": shim.optim, "engine.functional": shim.functional})
+    try:
+        spec = importlib.util.spec_from_file_location(f"torch_twin_{name[:-3]}", os.path.join(EXAMPLES, name))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            module.main()
+        return out.getvalue()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+def parse(output):
+    """``name = literal`` lines as a dict; every other line as text."""
+    numbers, text = {}, []
+    for line in output.splitlines():
+        m = re.fullmatch(r"(\w+) = (.+)", line)
+        if m:
+            numbers[m.group(1)] = ast.literal_eval(m.group(2).replace("nan", "None").replace("inf", "1e999"))
+        else:
+            text.append(line)
+    return numbers, text
+
+
+def flat(x):
+    if isinstance(x, (list, tuple)):
+        return [y for item in x for y in flat(item)]
+    return [x]
+
+
+def assert_same_numbers(ours, theirs, rel=1e-12):
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        a, b = flat(ours[key]), flat(theirs[key])
+        assert len(a) == len(b), key
+        for x, y in zip(a, b):
+            if isinstance(y, bool) or y is None or isinstance(y, str):
+                assert x == y, key
+            else:
+                assert x == pytest.approx(y, rel=rel, abs=1e-15), key
+
+
+@pytest.mark.parametrize("name", [
+    "grad_accumulation.py",
+    "gradient_as_function.py",
+    "per_term_gradients.py",
+    "newton_step.py",
+])
+def test_example_matches_torch(name):
+    ours = parse(run_script(name))
+    theirs = parse(run_on_torch(name))
+    assert ours[0], "the example printed no numbers"
+    assert_same_numbers(ours[0], theirs[0])
+    assert ours[1] == theirs[1]
+
+
+def test_grad_accumulation_equals_full_batch():
+    numbers, text = parse(run_script("grad_accumulation.py"))
+    assert text[:3] == [f"after backward #{i}: x.grad = {2.0 * i}" for i in (1, 2, 3)]
+    assert numbers["accumulated_grad"] == pytest.approx(numbers["full_batch_grad"], rel=1e-14, abs=1e-16)
+    assert numbers["max_abs_difference"] < 1e-15
+    assert numbers["losses"][-1] < numbers["losses"][0]
