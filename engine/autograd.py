@@ -290,81 +290,177 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
         if not graph and s.__class__ is Value:
             s = s._data
         _deliver(v._node or v, s, buf, leaf_total)
-
-    # Discover the graph: an explicit stack, no recursion.
-    nodes = []
-    leaf_edges = {}
-    stack = list(buf)
-    seen = set(stack)
-    while stack:
-        n = stack.pop()
-        nodes.append(n)
-        for e in n._next:
-            if e is None:
-                continue
-            k = e.__class__
-            if k is Value:
-                leaf_edges[e] = leaf_edges.get(e, 0) + 1
-                continue
-            if k is OutputNr:
-                e = e.node
-            if e not in seen:
-                seen.add(e)
-                stack.append(e)
-    nodes.sort(key=_by_newest, reverse=True)
-
+    nodes, waiting = _discover(list(buf))
     needed = None if targets is None else _needed(nodes, targets)
     captured = {}
     anomaly = anomaly_mode.enabled
+    fast = not graph and targets is None and not anomaly
+    free = not keep_graph
+    pop, buf_get, leaf_get, waiting_get = buf.pop, buf.get, leaf_total.get, waiting.get
     previous_mode = _grad_mode.enabled
     _grad_mode.enabled = graph
+    n = None
     try:
-        for leaf in [leaf for leaf in leaf_total if leaf not in leaf_edges]:
+        for leaf in [leaf for leaf in leaf_total if leaf not in waiting]:
             _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
         for n in nodes:
-            g = buf.pop(n, None)
-            if g is None:
-                continue  # no gradient reached this node
-            runs = needed is None or n in needed
-            if n._meta is not None:
-                g = _node_prologue(n, g, runs, targets, captured, graph)
-            elif targets is not None and n in targets:
-                captured[n] = g
-            if not runs:
-                continue
-            if anomaly:
-                grads = _run_node_anomalous(n, g, graph, keep_graph)
-            elif n._custom:
-                grads = n._run(g, graph, keep_graph)
-            else:
+            g = pop(n, None)
+            if g is None and not n._custom:
+                continue  # no gradient reached this node (a custom Function runs anyway, as in torch)
+            if fast and n._meta is None:  # (custom Function nodes always have _meta)
+                # The hot path: a built-in node, floats, nothing to capture or check.
                 s0 = n._s0
                 if s0 is _FREED:
                     raise RuntimeError(FREED_MESSAGE)
-                grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
-                if not keep_graph and s0 is not None:
+                grads = n.vjp(g, s0, n._s1)
+                if free and s0 is not None:
                     n._s0 = _FREED
-                    n._s1 = None
-            if n._meta is not None and n._meta.posthooks:
-                grads = _node_posthooks(n, grads, g)
-            for e, gi in zip(n._next, grads):
+                edges = (n._e0, n._e1)
+            else:
+                grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured)
+                if grads is None:
+                    continue  # not on a path to the requested inputs
+                edges = n._next
+            for e, gi in zip(edges, grads):
                 if e is None or gi is None:
                     continue
                 k = e.__class__
                 if k is Value:
-                    old = leaf_total.get(e)
+                    old = leaf_get(e)
                     leaf_total[e] = gi if old is None else old + gi
-                    left = leaf_edges[e] - 1
-                    leaf_edges[e] = left
-                    if left == 0:
-                        _finish_leaf(e, leaf_total.pop(e), graph, targets, accumulate, captured)
+                    left = waiting_get(e)
+                    if left is not None:  # a leaf whose moment of completion is observable
+                        if left == 1:
+                            _finish_leaf(e, leaf_total.pop(e), graph, targets, accumulate, captured)
+                        waiting[e] = left - 1
                 elif k is OutputNr:
                     _deliver(e, gi, buf, leaf_total)
                 else:
-                    old = buf.get(e)
+                    old = buf_get(e)
                     buf[e] = gi if old is None else old + gi
+        n = None
     finally:
+        if n is not None:  # a node raised: deliver what torch would have, then re-raise
+            _flush_ready_leaves(nodes, nodes.index(n), leaf_total, graph, targets, accumulate, captured)
         _grad_mode.enabled = previous_mode
+    for leaf, g in leaf_total.items():
+        _finish_leaf(leaf, g, graph, targets, accumulate, captured)
     return captured
+
+
+def _discover(roots: list):
+    """Every node reachable from ``roots``, newest first, and ``waiting``: for the
+    leaves whose moment of completion someone can observe, how many edges reach them.
+
+    An explicit stack: a graph a million nodes deep is fine.  Nodes are marked with
+    a token unique to this walk (cheaper than a set).  A leaf with hooks is observed
+    when its gradient completes (its hooks run then); so is every leaf when the graph
+    holds user code (hooks on nodes, custom Functions): those are counted, so they
+    finish at the moment torch's would.  Other leaves simply accumulate at the end.
+    """
+    token = object()
+    waiting = {}
+    for r in roots:
+        r._mark = token
+    nodes = list(roots)
+    stack = list(roots)
+    pop, push, keep, count = stack.pop, stack.append, nodes.append, waiting.get
+
+    def visit(e) -> None:  # the general case: any edge of any node
+        if e is None:
+            return
+        if e.__class__ is Value:
+            if e._x is not None:
+                waiting[e] = count(e, 0) + 1
+            return
+        if e.__class__ is OutputNr:
+            e = e.node
+        if e._mark is not token:
+            e._mark = token
+            push(e)
+            keep(e)
+
+    user_code = False
+    while stack:
+        n = pop()
+        if n._meta is not None:
+            user_code = True
+            for e in n._next:
+                visit(e)
+            continue
+        # A built-in node: its two edge slots, unrolled (this loop is hot).
+        e = n._e0
+        if e is not None:
+            if e.__class__ is Value:
+                if e._x is not None:
+                    visit(e)
+            elif e.__class__ is OutputNr:
+                visit(e)
+            elif e._mark is not token:
+                e._mark = token
+                push(e)
+                keep(e)
+        e = n._e1
+        if e is not None:
+            if e.__class__ is Value:
+                if e._x is not None:
+                    visit(e)
+            elif e.__class__ is OutputNr:
+                visit(e)
+            elif e._mark is not token:
+                e._mark = token
+                push(e)
+                keep(e)
+    if user_code:
+        waiting.clear()
+        for n in nodes:
+            for e in n._next:
+                if e.__class__ is Value:
+                    waiting[e] = count(e, 0) + 1
+    nodes.sort(key=_by_newest, reverse=True)
+    return nodes, waiting
+
+
+def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_args) -> None:
+    """After node ``nodes[failed_at]`` raised: finish the leaves whose every edge had
+    delivered (torch would already have accumulated them), keep the others out."""
+    pending = {e for n in nodes[failed_at:] for e in n._next if e.__class__ is Value}
+    for leaf in [leaf for leaf in leaf_total if leaf not in pending]:
+        _finish_leaf(leaf, leaf_total.pop(leaf), *finish_args)
+    leaf_total.clear()
+
+
+def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict):
+    """Run one node on the general path: hooks, capture for ``grad()``, custom
+    Functions, create_graph, anomaly mode.  Returns its input gradients, or None if
+    the node is not on a path to the requested inputs."""
+    runs = needed is None or n in needed
+    if n._meta is not None:
+        g = _node_prologue(n, g, runs, targets, captured, graph)
+    elif targets is not None and n in targets:
+        captured[n] = g
+    if not runs:
+        return None
+    if anomaly:
+        grads = _run_node_anomalous(n, g, graph, keep_graph)
+    else:
+        grads = _apply(n, g, graph, keep_graph)
+    if n._meta is not None and n._meta.posthooks:
+        grads = _node_posthooks(n, grads, g)
+    return grads
+
+
+def _apply(n, g, graph: bool, keep_graph: bool):
+    """Call node ``n``'s derivative on gradient ``g``; free what it saved unless kept."""
+    if n._custom:
+        return n._run(g, graph, keep_graph)
+    s0 = n._s0
+    if s0 is _FREED:
+        raise RuntimeError(FREED_MESSAGE)
+    grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+    if not keep_graph and s0 is not None:
+        n._s0 = _FREED
+    return grads
 
 
 def _deliver(edge, g, buf: dict, leaf_total: dict) -> None:
@@ -487,22 +583,15 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
     post = leaf._x.get("post") if leaf._x is not None else None
     if post:
         for fn in list(post.values()):
-            fn(leaf)
+            r = fn(leaf)
+            if r is not None and r.__class__ is not Value:
+                raise TypeError(f"expected Value, but hook returned '{type(r).__name__}'")
 
 
 def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
     """Run node ``n`` in anomaly mode: check for nan, and say where the op was made."""
     try:
-        if n._custom:
-            grads = n._run(g, graph, keep_graph)
-        else:
-            s0 = n._s0
-            if s0 is _FREED:
-                raise RuntimeError(FREED_MESSAGE)
-            grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
-            if not keep_graph and s0 is not None:
-                n._s0 = _FREED
-                n._s1 = None
+        grads = _apply(n, g, graph, keep_graph)
         if anomaly_mode.check_nan:
             for i, gi in enumerate(grads):
                 if gi is not None and (gi._data if gi.__class__ is Value else gi) != (gi._data if gi.__class__ is Value else gi):

@@ -12,6 +12,8 @@ exception ever escapes the engine's arithmetic.
 (-inf, nan, nan, inf)
 >>> pow(0.0, -1.0), pow(-8.0, 1 / 3), pow(-10.0, 401.0)
 (inf, nan, -inf)
+>>> pow(-0.0, 0.5), pow_scalar(-0.0, 0.5)   # torch computes x ** 0.5 as sqrt(x)
+(0.0, -0.0)
 """
 
 import math
@@ -45,6 +47,24 @@ def pow(a, b):
     if r.__class__ is complex:  # negative base, fractional exponent
         return nan
     return r
+
+
+def pow_scalar(a, n):
+    """``a ** n`` for a number exponent, with torch's fast paths (bit for bit):
+    0.5 is sqrt, -0.5 is 1/sqrt, 2 and 3 are products, -1 and -2 reciprocals."""
+    if n == 2:
+        return a * a
+    if n == 0.5:
+        return sqrt(a)
+    if n == 3:
+        return a * a * a
+    if n == -0.5:
+        return div(1.0, sqrt(a))
+    if n == -1:
+        return div(1.0, a)
+    if n == -2:
+        return div(1.0, a * a)
+    return pow(a, n)
 
 
 def exp(x):

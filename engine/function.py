@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from .autograd import anomaly_mode, record_creation
 from .grad_mode import state as _grad_mode
-from .value import FREED_MESSAGE, Node, OutputNr, Value, _new_value, _next_seq, saved_value
+from .value import FREED_MESSAGE, Node, NodeMeta, OutputNr, Value, _new_value, _next_seq, saved_value
 
 __all__ = ["Function", "once_differentiable", "BackwardFunction"]
 
@@ -56,6 +56,10 @@ class BackwardFunction(Node):
 
     _custom = True
     _function: type  # the Function subclass, set on each generated subclass
+
+    @property
+    def _next(self) -> tuple:
+        return self._edges
 
     # -- what forward may call ------------------------------------------------------------
     def save_for_backward(self, *values) -> None:
@@ -84,6 +88,8 @@ class BackwardFunction(Node):
 
     # -- what the walk calls ---------------------------------------------------------------
     def _run(self, g, graph: bool, keep_graph: bool):
+        if g is None:  # no gradient reached any output: torch still calls backward
+            g = [None] * self._n_outputs if self._n_outputs > 1 else None
         grads = g if self._n_outputs > 1 else [g]
         args = []
         for gi in grads:
@@ -157,9 +163,11 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs) -> Any:
         ctx = object.__new__(cls._backward_cls)
-        ctx._next = ()
+        ctx._edges = ()
+        ctx._e0 = ctx._e1 = None
         ctx._seq = _next_seq()
-        ctx._s0 = ctx._s1 = ctx._meta = None
+        ctx._s0 = ctx._s1 = ctx._mark = None
+        ctx._meta = NodeMeta()  # never None: keeps custom nodes off the walk's fast path
         ctx._to_save = ()
         ctx._saved = ()
         ctx._freed = False
@@ -167,7 +175,7 @@ class Function:
         ctx._non_differentiable = set()
         ctx._arg_is_value = tuple(a.__class__ is Value for a in args)
         record = _grad_mode.enabled and any(a.__class__ is Value and a._rg for a in args)
-        ctx.needs_input_grad = tuple(record and a.__class__ is Value and a._rg for a in args)
+        ctx.needs_input_grad = tuple(a.__class__ is Value and a._rg for a in args)
 
         previous = _grad_mode.enabled
         _grad_mode.enabled = False
@@ -190,7 +198,7 @@ class Function:
                 v._rg = True
             outputs.append(v)
         if record:
-            ctx._next = tuple((a._node or a) if a._rg else None for a in args if a.__class__ is Value)
+            ctx._edges = tuple((a._node or a) if a._rg else None for a in args if a.__class__ is Value)
             ctx._saved = tuple(_saver(ctx, s, args, raw_outputs) for s in ctx._to_save)
             if anomaly_mode.enabled:
                 record_creation(ctx)
@@ -217,8 +225,12 @@ def _saver(ctx, s, args, raw_outputs) -> Callable[[], Any]:
 class _DelayedError(Node):
     """Stands for the backward of a ``once_differentiable`` function in a graph."""
 
-    __slots__ = ()
+    __slots__ = ("_edges",)
     _saves = False
+
+    @property
+    def _next(self) -> tuple:
+        return self._edges
 
     def name(self) -> str:
         return "Error"
@@ -245,17 +257,21 @@ def once_differentiable(backward: Callable) -> Callable:
             _grad_mode.enabled = previous
         if not previous:
             return result
-        needing = [g for g in grad_outputs if g is not None and g.__class__ is Value and g._rg]
-        if not needing:
+        if not any(g is not None and g.__class__ is Value and g._rg for g in grad_outputs):
             return result
+        # Wrap each result in an "Error" node whose input is a fresh leaf (torch's
+        # fake_requires_grad): differentiating through it raises, and nothing
+        # upstream is reachable through it.
         single = not isinstance(result, tuple)
         wrapped = []
         for r in (result,) if single else result:
             if r.__class__ is Value:
                 err = object.__new__(_DelayedError)
-                err._next = tuple(g._node or g for g in needing)
+                err._edges = (Value(float(r._data), requires_grad=True),)
+                err._e0 = err._e1 = None
                 err._seq = _next_seq()
-                err._s0 = err._s1 = err._meta = None
+                err._s0 = err._s1 = err._mark = None
+                err._meta = NodeMeta()  # its edges are in _edges: keep it off the fast path
                 v = _plain(r._data)
                 v._node = err
                 v._rg = True

@@ -66,12 +66,15 @@ class Node:
     for a leaf that requires grad and ``(None, 0)`` for a constant.
     """
 
-    __slots__ = ("_next", "_seq", "_s0", "_s1", "_meta")
+    __slots__ = ("_e0", "_e1", "_seq", "_s0", "_s1", "_meta", "_mark")
 
     #: Whether the op saves values for backward; only such nodes are freed.
     _saves = True
     #: Custom Function nodes run user code through ``_run``; built-in ones through ``vjp``.
     _custom = False
+    #: How many inputs (edges) a built-in op has; its edges live in ``_e0`` and ``_e1``
+    #: (slots, not a tuple: one object fewer per op for the allocator and the GC).
+    _arity = 1
     #: Where each saved slot comes from: an input index, RESULT, or None (a number).
     _sources: tuple = ()
     #: torch's names for the saved slots, exposed as ``_saved_<name>``.
@@ -82,6 +85,11 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name()} object>"
+
+    @property
+    def _next(self) -> tuple:
+        """The edges to the inputs: a producer node, a leaf Value, or None (a constant)."""
+        return (self._e0,) if self._arity == 1 else (self._e0, self._e1)
 
     @property
     def next_functions(self) -> tuple:
@@ -233,11 +241,12 @@ def _unary(cls, data, x: "Value", s0, s1=None) -> "Value":
     out._x = None
     if x._rg and _grad_mode.enabled:
         node = _new_node(cls)
-        node._next = (x._node or x,)
+        node._e0 = x._node or x
+        node._e1 = None
         node._seq = _next_seq()
         node._s0 = s0
         node._s1 = s1
-        node._meta = None
+        node._meta = node._mark = None
         out._node = node
         out._rg = True
     else:
@@ -255,14 +264,12 @@ def _binary(cls, data, x: "Value", y: "Optional[Value]", s0, s1) -> "Value":
     out._x = None
     if (x._rg or (y is not None and y._rg)) and _grad_mode.enabled:
         node = _new_node(cls)
-        node._next = (
-            (x._node or x) if x._rg else None,
-            (y._node or y) if y is not None and y._rg else None,
-        )
+        node._e0 = (x._node or x) if x._rg else None
+        node._e1 = (y._node or y) if y is not None and y._rg else None
         node._seq = _next_seq()
         node._s0 = s0
         node._s1 = s1
-        node._meta = None
+        node._meta = node._mark = None
         out._node = node
         out._rg = True
     else:
@@ -305,6 +312,13 @@ def _pow(a, b):
     return F.pow(a, b)
 
 
+def _pow_scalar(a, n):
+    """``a ** n`` for a number ``n``, computed as torch does (sqrt for 0.5, ...)."""
+    if a.__class__ is Value:
+        return a ** n
+    return F.pow_scalar(a, n)
+
+
 def _math(fname: str):
     f = getattr(F, fname)
 
@@ -327,13 +341,20 @@ def _sgn(x):
     return F.sign(x)
 
 
+def _where_zero(x):
+    """torch's ``where(cond, 0, x)`` where cond holds: 0, still attached to ``x``'s graph."""
+    if x.__class__ is Value and x._rg:
+        return _unary(WhereBackward0, 0.0, x, 0.0)
+    return 0.0
+
+
 def _threshold(g, r):
     """torch's ``threshold_backward(g, r, 0)``: ``g`` where ``r > 0``, else 0."""
     if g.__class__ is not Value and r.__class__ is not Value:
-        return g if r > 0 else 0.0
+        return 0.0 if r <= 0 else g  # (r = nan passes g through, as torch does)
     gv = g if g.__class__ is Value else Value(g)
     rv = r if r.__class__ is Value else Value(r)
-    return _binary(ThresholdBackward0, gv._data if rv._data > 0 else 0.0, gv, rv, rv._data, None)
+    return _binary(ThresholdBackward0, 0.0 if rv._data <= 0 else gv._data, gv, rv, rv._data, None)
 
 
 # ---------------------------------------------------------------------------------
@@ -343,6 +364,7 @@ def _threshold(g, r):
 class AddBackward0(Node):
     """z = a + b"""
     __slots__ = ()
+    _arity = 2
     _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g, g))
 
@@ -350,6 +372,7 @@ class AddBackward0(Node):
 class SubBackward0(Node):
     """z = a - b"""
     __slots__ = ()
+    _arity = 2
     _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g, -g))
 
@@ -378,6 +401,7 @@ class CopyBackwards(Node):
 class MulBackward0(Node):
     """z = a * b"""
     __slots__ = ()
+    _arity = 2
     _sources, _saved_names = (0, 1), ("self", "other")
     vjp = staticmethod(lambda g, a, b: (g * b, g * a))
 
@@ -385,8 +409,9 @@ class MulBackward0(Node):
 class DivBackward0(Node):
     """z = a / b"""
     __slots__ = ()
+    _arity = 2
     _sources, _saved_names = (0, 1), ("self", "other")
-    vjp = staticmethod(lambda g, a, b: (_div(g, b), _div(-g * a, b * b)))
+    vjp = staticmethod(lambda g, a, b: (_div(g, b), -g * _div(_div(a, b), b)))
 
 
 class ReciprocalBackward0(Node):
@@ -400,19 +425,21 @@ class PowBackward0(Node):
     """z = a ** n   (n a number)"""
     __slots__ = ()
     _sources, _saved_names = (0, None), ("self", "exponent")
-    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * (n * _pow(a, n - 1)),))
+    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * (n * _pow_scalar(a, n - 1)),))
 
 
 class PowBackward1(Node):
     """z = a ** b   (both Values)"""
     __slots__ = ()
+    _arity = 2
     _sources, _saved_names = (0, 1), ("self", "exponent")
 
     @staticmethod
     def vjp(g, a, b):
-        ga = 0.0 if _data(b) == 0 else g * (b * _pow(a, b - 1))
-        gb = 0.0 if _data(a) == 0 and _data(b) >= 0 else g * (_pow(a, b) * _log(a))
-        return ga, gb
+        ga = g * (b * _pow(a, b - 1))
+        gb = g * (_pow(a, b) * _log(a))
+        return (_where_zero(ga) if _data(b) == 0 else ga,
+                _where_zero(gb) if _data(a) == 0 and _data(b) >= 0 else gb)
 
 
 class PowBackward2(Node):
@@ -506,9 +533,17 @@ class SgnBackward0(Node):
     vjp = staticmethod(lambda g, _a, _b: (0.0,))
 
 
+class WhereBackward0(Node):
+    """z = where(cond, 0, a) with cond true   (PowBackward1's derivative at a 0 exponent or base)"""
+    __slots__ = ()
+    _sources, _saved_names = (None,), ("condition",)
+    vjp = staticmethod(lambda g, _a, _b: (0.0,))
+
+
 class ThresholdBackward0(Node):
     """z = g if r > 0 else 0   (relu's backward, recorded under create_graph)"""
     __slots__ = ()
+    _arity = 2
     _sources, _saved_names = (1,), ("self",)
     vjp = staticmethod(lambda gg, r, _: (_threshold(gg, r), 0.0))
 
@@ -611,8 +646,8 @@ class Value:
         if self._node is not None:
             if not flag:
                 raise RuntimeError(
-                    "you can only change requires_grad flags of leaf variables. If you want to use a "
-                    "computed variable in a subgraph that doesn't require differentiation use "
+                    "you can only change requires_grad flags of leaf values. If you want to use a "
+                    "computed value in a subgraph that doesn't require differentiation use "
                     "var_no_grad = var.detach()."
                 )
             return
@@ -775,7 +810,7 @@ class Value:
         n = _number(other)
         if n is NotImplemented:
             return NotImplemented
-        return _unary(PowBackward0, F.pow(a, n), self, a, n)
+        return _unary(PowBackward0, F.pow_scalar(a, n), self, a, n)
 
     def __rpow__(self, other):
         c = _number(other)
