@@ -170,3 +170,27 @@ def test_7_2_create_graph_records_even_under_no_grad(differ):
         rec("d g", B.grad(g, x))
 
     differ.check(prog)
+
+
+def test_6_pow_value_value_zero_exponent_stays_in_graph(differ):
+    """d(x**e)/dx at e == 0 is a graph-connected 0 (torch: WhereBackward0), not a constant."""
+
+    def prog(B, rec):
+        x = B.leaf(0.5)
+        e = B.leaf(0.0)
+        gx, ge = B.grad(x ** e, [x, e], create_graph=True)
+        rec("first", [gx, ge], node_names=False)
+        rec.raises("second", lambda: B.grad(gx, [x, e], allow_unused=True))
+
+    differ.check(prog)
+
+
+@pytest.mark.xfail(strict=True, reason="d(0**x)/dx: torch returns a graph-connected 0 (MulBackward0, its "
+                   "second derivative is nan); the engine returns a constant 0 with no graph")
+def test_6_zero_base_pow_stays_in_graph(differ):
+    def prog(B, rec):
+        x = B.leaf(1.0)
+        g, = B.grad(0 ** x, x, create_graph=True)
+        rec("first", g, node_names=False)
+
+    differ.check(prog)

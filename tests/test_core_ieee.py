@@ -27,27 +27,13 @@ UNARY = {
 
 POINTS = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, 20.0, -100.0, 100.0, 710.0, -745.5, 1e-310, 1e308, INF, -INF, NAN]
 
-# Known engine differences (each is an xfail(strict=True) test below, so a fix shows up):
-SQRT_POW = "torch computes t**0.5 as sqrt(t) and t**-0.5 as rsqrt(t) (also inside pow's backward, " \
-           "t**1.5 -> 1.5*t**0.5): at -0.0 and -inf they differ from C pow, which the engine uses"
-RELU_NAN = "torch's relu backward is threshold_backward: grad where result <= 0 is false, so nan passes g; " \
-           "the engine's `g if r > 0 else 0` gives 0"
-DIV_OTHER = "torch's d(a/b)/db is -g * ((a / b) / b); the engine's -g*a/(b*b) overflows (b*b = inf) where " \
-            "torch's does not"
-KNOWN_UNARY = {
-    ("relu", NAN): RELU_NAN,
-    ("x**0.5", -0.0): SQRT_POW, ("x**0.5", -INF): SQRT_POW, ("x**1.5", -INF): SQRT_POW,
-    ("x**-0.5", -0.0): SQRT_POW, ("x**-0.5", -INF): SQRT_POW,
-    ("x/x", 1e308): DIV_OTHER,
-}
-
-
-def _key(*xs):
-    """Dictionary key that treats nan as equal to itself and -0.0 as different from 0.0."""
-    return tuple(repr(x) if isinstance(x, float) else x for x in xs)
-
-
-KNOWN_UNARY = {_key(*k): v for k, v in KNOWN_UNARY.items()}
+# Edge rules that a mirror engine gets wrong easily (each was an engine bug once):
+# torch computes t**0.5 as sqrt(t) and t**-0.5 as rsqrt(t), also inside pow's backward
+# (t**1.5 -> 1.5*t**0.5), which differ from C pow at -0.0 and -inf; relu's backward is
+# threshold_backward (nan passes the gradient); d(a/b)/db is -g*((a/b)/b), which does
+# not overflow where -g*a/(b*b) does.
+EDGE_REGRESSIONS = [("relu", NAN), ("x**0.5", -0.0), ("x**0.5", -INF), ("x**1.5", -INF), ("x**-0.5", -0.0),
+                    ("x**-0.5", -INF), ("x/x", 1e308)]
 
 
 def _prog(expr, x0, order):
@@ -74,18 +60,14 @@ def _prog(expr, x0, order):
 def test_appendix_a_first_derivatives_at_edge_points(differ, expr):
     failures = []
     for x0 in POINTS:
-        if _key(expr, x0) in KNOWN_UNARY:
-            continue
         t, e = differ.run_both(_prog(expr, x0, 1))
         if not differ.same(t, e, rel=1e-12):
             failures.append(f"x={x0!r}:\n" + differ.describe_diff(t, e))
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("expr, x0", [
-    pytest.param(k[0], float(k[1]), marks=pytest.mark.xfail(strict=True, reason=why), id=f"{k[0]}@{k[1]}")
-    for k, why in KNOWN_UNARY.items()])
-def test_appendix_a_known_differences(differ, expr, x0):
+@pytest.mark.parametrize("expr, x0", EDGE_REGRESSIONS, ids=[f"{e}@{x}" for e, x in EDGE_REGRESSIONS])
+def test_appendix_a_edge_regressions(differ, expr, x0):
     differ.check(_prog(expr, x0, 1))
 
 
@@ -133,27 +115,21 @@ def test_appendix_a_pow_value_value(differ, b0):
     assert not failures, "\n".join(failures)
 
 
-KNOWN_POW = {_key(-0.0, 0.5), _key(-0.0, -0.5), _key(-INF, 0.5), _key(-INF, -0.5)}
-
-
 def _pow_number_prog(B, rec, b0, e0):
     x = B.leaf(b0)
     y = x ** e0
     rec("x**c", [y.item(), B.grad(y, x, allow_unused=True, materialize_grads=True)[0].item()])
 
 
-@pytest.mark.parametrize("b0, e0", [pytest.param(-0.0, 0.5), pytest.param(-0.0, -0.5), pytest.param(-INF, 0.5),
-                                    pytest.param(-INF, -0.5)])
-@pytest.mark.xfail(strict=True, reason=SQRT_POW)
-def test_appendix_a_pow_number_known_differences(differ, b0, e0):
+@pytest.mark.parametrize("b0, e0", [(-0.0, 0.5), (-0.0, -0.5), (-INF, 0.5), (-INF, -0.5)])
+def test_appendix_a_pow_half_is_sqrt(differ, b0, e0):
     differ.check(_pow_number_prog, b0=b0, e0=e0)
 
 
 @pytest.mark.parametrize("b0", BASES)
 def test_appendix_a_pow_with_number_on_either_side(differ, b0):
     def prog(B, rec, e0):
-        if _key(b0, e0) not in KNOWN_POW:
-            _pow_number_prog(B, rec, b0, e0)
+        _pow_number_prog(B, rec, b0, e0)
         x = B.leaf(e0)
         y = b0 ** x
         rec("c**x", [y.item(), B.grad(y, x, allow_unused=True, materialize_grads=True)[0].item()])
@@ -182,8 +158,6 @@ def test_binary_ops_at_edge_points(differ, op):
 
     failures = []
     for a0, b0 in itertools.product(vals, vals):
-        if op == "/" and b0 == 1e308 and abs(a0) >= 1e308:
-            continue  # DIV_OTHER: see test_div_grad_of_divisor_does_not_overflow
         t, e = differ.run_both(prog, a0=a0, b0=b0)
         if not differ.same(t, e, rel=1e-12):
             failures.append(f"{a0!r} {op} {b0!r}:\n" + differ.describe_diff(t, e))
@@ -191,7 +165,6 @@ def test_binary_ops_at_edge_points(differ, op):
 
 
 @pytest.mark.parametrize("a0", [INF, -INF, 1e308])
-@pytest.mark.xfail(strict=True, reason=DIV_OTHER)
 def test_div_grad_of_divisor_does_not_overflow(differ, a0):
     def prog(B, rec):
         a = B.leaf(a0)

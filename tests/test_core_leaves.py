@@ -80,9 +80,9 @@ def test_1_3_requires_grad_(differ):
     differ.check(prog)
 
 
-@pytest.mark.xfail(strict=True, reason="engine keeps 'leaf variables'/'computed variable' in the message; "
-                   "CONTRACT: Variable/variable -> Value/value")
 def test_1_3_non_leaf_requires_grad_false_message(differ):
+    """CONTRACT: Variable/variable -> Value/value in this message too ('leaf values')."""
+
     def prog(B, rec):
         y = B.leaf(2.0) * 2
         rec.raises("non-leaf False", lambda: y.requires_grad_(False))
