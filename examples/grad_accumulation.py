@@ -44,7 +44,7 @@ def make_data(n=8, seed=1):
 
 
 def show(name, numbers):
-    print(f"{name} = {[float(v) for v in numbers]!r}")
+    print(f"{name} = {[v.item() for v in numbers]!r}")
 
 
 def main():
@@ -54,7 +54,7 @@ def main():
     z = x * Value(2.0)
     for i in range(3):
         z.backward(retain_graph=True)
-        print(f"after backward #{i + 1}: x.grad = {float(x.grad)!r}")
+        print(f"after backward #{i + 1}: x.grad = {x.grad.item()!r}")
 
     data = make_data(8)
     k = 4  # micro-batches of 2
@@ -72,7 +72,7 @@ def main():
         (mse(params, batch) * (1.0 / k)).backward()
     accumulated = [p.grad for p in params]
     show("accumulated_grad", accumulated)
-    print(f"max_abs_difference = {max(abs(float(a) - float(b)) for a, b in zip(full, accumulated))!r}")
+    print(f"max_abs_difference = {max(abs(a.item() - b.item()) for a, b in zip(full, accumulated))!r}")
 
     # 3. Training with an effective batch size of 8 from micro-batches of 2.
     params = make_params()
@@ -84,7 +84,7 @@ def main():
             (mse(params, batch) * (1.0 / k)).backward()
         opt.step()
         losses.append(mse(params, data))
-        print(f"step {step}: full-batch loss {float(losses[-1]):.6f}")
+        print(f"step {step}: full-batch loss {losses[-1].item():.6f}")
     show("losses", losses)
     show("trained_params", params)
 

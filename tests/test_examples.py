@@ -59,7 +59,15 @@ def torch_engine():
 
 
 def run_on_torch(name):
-    """Run ``main()`` of ``examples/<name>`` with ``import engine`` giving the torch shim."""
+    """Run ``main()`` of ``examples/<name>`` with ``import engine`` giving the torch shim; return stdout."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        run_on_torch_call(name, "main")
+    return out.getvalue()
+
+
+def run_on_torch_call(name, function, *args):
+    """Call ``function(*args)`` of ``examples/<name>`` with ``import engine`` giving the torch shim."""
     shim = torch_engine()
     saved = {k: sys.modules.get(k) for k in ("engine", "engine.optim", "engine.functional")}
     sys.modules.update({"engine": shim, "engine.optim": shim.optim, "engine.functional": shim.functional})
@@ -67,10 +75,7 @@ def run_on_torch(name):
         spec = importlib.util.spec_from_file_location(f"torch_twin_{name[:-3]}", os.path.join(EXAMPLES, name))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            module.main()
-        return out.getvalue()
+        return getattr(module, function)(*args)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -129,3 +134,34 @@ def test_grad_accumulation_equals_full_batch():
     assert numbers["accumulated_grad"] == pytest.approx(numbers["full_batch_grad"], rel=1e-14, abs=1e-16)
     assert numbers["max_abs_difference"] < 1e-15
     assert numbers["losses"][-1] < numbers["losses"][0]
+
+
+def test_gradient_as_function():
+    numbers, text = parse(run_script("gradient_as_function.py"))
+    w, q = 2.0, 3.0  # f(w) = d(w^2 q)/dw = 2wq: df/dw = 2q, df/dq = 2w
+    assert (numbers["f_w_grad"], numbers["f_q_grad"]) == (2 * q, 2 * w)
+    # The fix changes nothing where the original worked (dim 1) ...
+    assert numbers["fixed_dim1_step2_w"] == numbers["original_dim1_w"]
+    assert numbers["fixed_dim1_step2_q"] == numbers["original_dim1_q"]
+    # ... and the original dim-2 code fails as in torch (the text lines are compared with
+    # torch's run in test_example_matches_torch; here: it is the freed-graph error).
+    assert "original dim-2 code: RuntimeError: Trying to backward through the graph a second time" in text[0]
+    # MAML's meta-gradient is not the first-order one: second derivatives flowed.
+    assert numbers["maml_step0_meta_grad"] != pytest.approx(numbers["maml_step0_first_order_grad"], rel=0.01)
+    assert numbers["maml_step4_outer_loss"] < numbers["maml_step0_outer_loss"]
+
+
+def test_original_dim2_code_raises_on_torch_and_engine():
+    """The question's dim-2 loop raises the same RuntimeError on torch and on the engine."""
+    import engine
+
+    spec = importlib.util.spec_from_file_location("gaf_engine", os.path.join(EXAMPLES, "gradient_as_function.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(RuntimeError) as ours:
+        module.run_original(2)
+    assert module.Value is engine.Value
+    with pytest.raises(RuntimeError) as theirs:
+        run_on_torch_call("gradient_as_function.py", "run_original", 2)
+    assert str(ours.value) == str(theirs.value).replace("Tensor", "Value").replace("tensor", "value")
+    module.run_original(1)  # dim 1 runs
