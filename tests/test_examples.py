@@ -165,3 +165,11 @@ def test_original_dim2_code_raises_on_torch_and_engine():
         run_on_torch_call("gradient_as_function.py", "run_original", 2)
     assert str(ours.value) == str(theirs.value).replace("Tensor", "Value").replace("tensor", "value")
     module.run_original(1)  # dim 1 runs
+
+
+def test_per_term_gradients():
+    numbers, text = parse(run_script("per_term_gradients.py"))
+    assert "grad and cached backward agree exactly: True" in text
+    norms = [math.sqrt(sum(g * g for g in numbers[f"term{i}_grad"])) for i in range(3)]
+    weighted = [w * n for w, n in zip(numbers["initial_weights"], norms)]
+    assert weighted == pytest.approx([sum(norms) / 3] * 3, rel=1e-12)  # GradNorm's balance
