@@ -182,9 +182,6 @@ def test_binary_ops(fname):
         same_on_both(lambda B: case_binary(B, BINARY[fname], a0, b0))
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug, reported: PowBackward1 under create_graph returns a "
-                   "constant 0 where torch returns where(...) (WhereBackward0, requires_grad=True), so "
-                   "torch's gradgradcheck fails at exponent 0 / base 0 and the engine's passes")
 @pytest.mark.parametrize("a0,b0", [(1.3, 0.0), (0.0, 2.0)])
 def test_pow_at_zero_exponent_or_base(a0, b0):
     same_on_both(lambda B: case_binary(B, BINARY["pow"], a0, b0))
@@ -308,9 +305,6 @@ def case_gradgradcheck_once_differentiable(B):
     return [ggc(B, SqOnce.apply, x, v), ggc(B, SqOnce.apply, x, v, raise_exception=False)]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug, reported: once_differentiable's Error node has edges to "
-                   "the incoming gradients; torch's has edges to fresh leaves, so grad(g, v) reports 'unused' "
-                   "(and gradgradcheck a Jacobian mismatch) instead of the differentiate-twice error")
 def test_gradgradcheck_once_differentiable():
     same_on_both(case_gradgradcheck_once_differentiable)
 

@@ -260,8 +260,6 @@ def case_9_1_needs_input_grad_under_no_grad(B):
     return rec
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug, reported: Function.apply computes needs_input_grad "
-                   "as `record and a._rg`, so it is all False under no_grad (torch: requires_grad only)")
 def test_needs_input_grad_under_no_grad():
     same_on_both(case_9_1_needs_input_grad_under_no_grad)
 
@@ -562,8 +560,6 @@ def case_9_5_error_node_edges(B):
             run(g.backward)]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug, reported: once_differentiable wires its Error node to the "
-                   "incoming gradients instead of to fresh leaves (torch's fake_requires_grad)")
 def test_once_differentiable_error_node_edges():
     same_on_both(case_9_5_error_node_edges)
 
@@ -597,8 +593,6 @@ def case_custom_node_behind_a_none_gradient(B):
     return [r, rec, run(lambda: B.grad(NoneBack.apply(a * 2), a, allow_unused=True))]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug, reported: the walk skips a custom node that received "
-                   "only None gradients; torch calls it (with zeros), so the leaf gets 0 instead of None")
 def test_custom_node_behind_a_none_gradient():
     same_on_both(case_custom_node_behind_a_none_gradient)
 
