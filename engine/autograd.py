@@ -294,7 +294,6 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     needed = None if targets is None else _needed(nodes, targets)
     captured = {}
     anomaly = anomaly_mode.enabled
-    fast = not graph and targets is None and not anomaly
     free = not keep_graph
     pop, buf_get, leaf_get, waiting_get = buf.pop, buf.get, leaf_total.get, waiting.get
     previous_mode = _grad_mode.enabled
@@ -307,12 +306,17 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
             g = pop(n, None)
             if g is None and not n._custom:
                 continue  # no gradient reached this node (a custom Function runs anyway, as in torch)
-            if fast and n._meta is None:  # (custom Function nodes always have _meta)
-                # The hot path: a built-in node, floats, nothing to capture or check.
+            if n._meta is None and not anomaly:
+                # The hot path: a built-in node with no hooks (custom nodes always have _meta).
+                if targets is not None:
+                    if n in targets:
+                        captured[n] = g
+                    if n not in needed:
+                        continue  # not on a path to the requested inputs
                 s0 = n._s0
                 if s0 is _FREED:
                     raise RuntimeError(FREED_MESSAGE)
-                grads = n.vjp(g, s0, n._s1)
+                grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
                 if free and s0 is not None:
                     n._s0 = _FREED
                 edges = (n._e0, n._e1)
@@ -484,16 +488,14 @@ def _needed(nodes: list, targets: set) -> set:
     """The nodes that lead to a target: only they run (and are freed), as in torch."""
     needed = set()
     for n in reversed(nodes):  # oldest first: a node's inputs are decided before it
-        for e in n._next:
+        for e in (n._e0, n._e1) if n._meta is None else n._next:
             if e is None:
                 continue
             k = e.__class__
-            if k is Value:
-                hit = e in targets
-            elif k is OutputNr:
+            if k is OutputNr:
                 hit = e.node in needed or (e.node, e.nr) in targets
             else:
-                hit = e in needed or e in targets
+                hit = e in targets or e in needed
             if hit:
                 needed.add(n)
                 break

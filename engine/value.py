@@ -100,14 +100,22 @@ class Node:
 
     # -- saved values -------------------------------------------------------------
     def unpack(self) -> tuple:
-        """The saved values as Values wired into the graph (for ``create_graph``)."""
-        if self._s0 is _FREED:
+        """The two saved slots as Values wired into the graph (for ``create_graph``):
+        a saved input comes back attached to its producer, the saved result to this
+        node, a saved number as itself."""
+        s0 = self._s0
+        if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
-        saved = (self._s0, self._s1)
-        return tuple(
-            saved[i] if src is None else saved_value(saved[i], self if src is RESULT else self._next[src])
-            for i, src in enumerate(self._sources)
-        ) + (None,) * (2 - len(self._sources))
+        sources = self._sources
+        if not sources:
+            return None, None
+        src = sources[0]
+        v0 = s0 if src is None else saved_value(s0, self if src is RESULT else (self._e0, self._e1)[src])
+        if len(sources) == 1:
+            return v0, None
+        src = sources[1]
+        s1 = self._s1
+        return v0, s1 if src is None else saved_value(s1, self if src is RESULT else (self._e0, self._e1)[src])
 
     def __getattr__(self, attr: str):
         if attr.startswith("_saved_") and attr[7:] in self._saved_names:
