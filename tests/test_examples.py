@@ -111,7 +111,7 @@ def assert_same_numbers(ours, theirs, rel=1e-12):
             if isinstance(y, bool) or y is None or isinstance(y, str):
                 assert x == y, key
             else:
-                assert x == pytest.approx(y, rel=rel, abs=1e-15), key
+                assert x == pytest.approx(y, rel=rel, abs=1e-13), key  # abs: rounding noise near 0
 
 
 @pytest.mark.parametrize("name", [
@@ -173,3 +173,16 @@ def test_per_term_gradients():
     norms = [math.sqrt(sum(g * g for g in numbers[f"term{i}_grad"])) for i in range(3)]
     weighted = [w * n for w, n in zip(numbers["initial_weights"], norms)]
     assert weighted == pytest.approx([sum(norms) / 3] * 3, rel=1e-12)  # GradNorm's balance
+
+
+def test_newton_step():
+    numbers, _ = parse(run_script("newton_step.py"))
+    H = numbers["hessian_functional"]
+    assert numbers["hessian_by_hvp"] == [pytest.approx(row, rel=1e-12) for row in H]
+    v = (0.3, -0.7)
+    assert numbers["hvp"] == pytest.approx([H[0][0] * v[0] + H[0][1] * v[1], H[1][0] * v[0] + H[1][1] * v[1]], rel=1e-12)
+    assert max(abs(g) for g in numbers["newton_final_gradient"]) < 1e-12  # a minimum ...
+    steps = [numbers[f"newton_step{k}"][0] for k in range(6)]
+    assert steps == sorted(steps, reverse=True)  # ... reached downhill
+    gaps = [s - numbers["newton_final"][0] for s in steps[:4]]
+    assert gaps[3] < gaps[2] ** 1.5  # quadratic convergence near the end
