@@ -242,6 +242,65 @@ def test_eps_atol_rtol():
     same_on_both(case_tolerances)
 
 
+def case_undefined_output_grads(B):
+    """A backward must cope with outputs that got no gradient (None, with
+    set_materialize_grads(False)) and then return zero or None."""
+    class Nonzero(B.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.set_materialize_grads(False)
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2 if g is not None else B.tensor(1.0)
+
+    class Raises(B.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.set_materialize_grads(False)
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            if g is None:
+                raise RuntimeError("no gradient")
+            return g * 2
+
+    class Both(B.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.set_materialize_grads(False)
+            return a * 2, a * 3
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            if g1 is None and g2 is None:
+                raise RuntimeError("no gradient")
+            return (0 if g1 is None else g1 * 2) + (0 if g2 is None else g2 * 3)
+
+    class Careful(B.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.set_materialize_grads(False)
+            return a * 2, a * 3
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            if g1 is None and g2 is None:
+                return None
+            return (0 if g1 is None else g1 * 2) + (0 if g2 is None else g2 * 3)
+
+    x = B.tensor(0.5, requires_grad=True)
+    return [gc(B, f, x) for f in (Nonzero.apply, Raises.apply, Both.apply, Careful.apply)]
+
+
+def test_undefined_output_grads():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch adds a backwards-compatibility warning
+        same_on_both(case_undefined_output_grads)
+
+
 # ---------------------------------------------------------------------------------
 # gradgradcheck
 # ---------------------------------------------------------------------------------
