@@ -34,16 +34,6 @@ def _use_checkout():
     """Import the engine from this checkout, installed or not (MkDocs resets sys.path after loading hooks)."""
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
-    try:
-        import engine.viz  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name != "engine.viz":
-            raise
-        # engine.viz has not landed yet: draw with the stand-in (see fallback_viz.py).
-        import engine
-        sys.modules["engine.viz"] = fallback_viz
-        engine.viz = fallback_viz
-import fallback_viz  # noqa: E402
 import mdblocks  # noqa: E402
 
 _SVG_CACHE: dict[str, str] = {}
