@@ -9,6 +9,8 @@ messages print each number as a Python float; they are rendered the torch way
 """
 
 import inspect
+import os
+import sys
 import math
 import random
 import warnings
@@ -18,7 +20,8 @@ import torch
 
 import engine
 from engine import checks
-from test_function import EngineSide, TorchSide, observe, run, same_on_both
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sides live in test_function.py
+from test_function import EngineSide, TorchSide, observe, run, same_on_both  # noqa: E402
 
 SIDES = (TorchSide, EngineSide)
 

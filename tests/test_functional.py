@@ -9,6 +9,8 @@ end in a ``ViewBackward0`` (a reshape the engine has no need for).
 
 import inspect
 import math
+import os
+import sys
 
 import pytest
 import torch
@@ -16,7 +18,8 @@ import torch.autograd.functional as TF
 
 import engine
 import engine.functional as EF
-from test_function import EngineSide, TorchSide, observe, run, same_on_both
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sides live in test_function.py
+from test_function import EngineSide, TorchSide, observe, run, same_on_both  # noqa: E402
 
 FUNCTIONAL = {TorchSide: TF, EngineSide: EF}
 
