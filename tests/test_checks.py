@@ -9,10 +9,10 @@ messages print each number as a Python float; they are rendered the torch way
 """
 
 import inspect
-import os
-import sys
 import math
+import os
 import random
+import sys
 import warnings
 
 import pytest
