@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
-from .value import Value
+from .value import AccumulateGrad, Value
 
 if TYPE_CHECKING:  # pragma: no cover - only for the type checker
     import graphviz
@@ -134,7 +134,7 @@ def _fixed(x) -> str:
 # ---------------------------------------------------------------------------------
 
 def _is_leaf_node(fn) -> bool:
-    return hasattr(fn, "variable")  # AccumulateGrad, as torchviz tells them apart
+    return fn.__class__ is AccumulateGrad
 
 
 def _key(fn) -> str:
@@ -156,23 +156,24 @@ class _Graph:
         queue = deque()
         for fn in roots:
             self._visit(fn, queue)
+        order, keep = self._order, self._keep
         while queue:
-            fn = queue.popleft()
+            fn, k = queue.popleft()
             edges = fn.next_functions
-            if self.is_shown(fn):
+            if order[k] < max_nodes:
                 self.shown.append(fn)
-                self.inputs[_key(fn)] = edges
+                self.inputs[k] = edges
             for child, _nr in edges:
                 if child is not None:
                     self._visit(child, queue)
-        self.hidden = max(0, len(self._order) - max_nodes)
+        self.hidden = max(0, len(order) - max_nodes)
 
     def _visit(self, fn, queue) -> None:
         k = _key(fn)
         if k not in self._order:
             self._order[k] = len(self._order)
             self._keep.append(fn)
-            queue.append(fn)
+            queue.append((fn, k))
 
     def is_shown(self, fn) -> bool:
         return self._order[_key(fn)] < self.max_nodes
