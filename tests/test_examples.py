@@ -186,3 +186,79 @@ def test_newton_step():
     assert steps == sorted(steps, reverse=True)  # ... reached downhill
     gaps = [s - numbers["newton_final"][0] for s in steps[:4]]
     assert gaps[3] < gaps[2] ** 1.5  # quadratic convergence near the end
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name[:-3]}", os.path.join(EXAMPLES, name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def torch_micrograd_demo(X, y, steps, seed):
+    """micrograd's demo written with torch matrices: the same weights, loss and updates."""
+    random.seed(seed)
+    sizes = [2, 16, 16, 1]
+    Ws = [torch.tensor([[random.uniform(-1, 1) for _ in range(nin)] for _ in range(nout)], dtype=torch.float64,
+                       requires_grad=True) for nin, nout in zip(sizes, sizes[1:])]
+    bs = [torch.zeros(nout, dtype=torch.float64, requires_grad=True) for nout in sizes[1:]]
+    Xt = torch.tensor(X, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.float64)
+    history = []
+    for k in range(steps):
+        h = Xt
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            h = h @ W.T + b
+            if i < len(Ws) - 1:
+                h = torch.relu(h)
+        scores = h[:, 0]
+        data_loss = torch.relu(1 - yt * scores).sum() * (1.0 / len(y))
+        reg_loss = 1e-4 * sum((p * p).sum() for p in Ws + bs)
+        total = data_loss + reg_loss
+        acc = ((yt > 0) == (scores > 0)).double().mean().item()
+        for p in Ws + bs:
+            p.grad = None
+        total.backward()
+        with torch.no_grad():
+            for p in Ws + bs:
+                p -= (1.0 - 0.9 * k / 100) * p.grad
+        history.append((total.item(), acc))
+    return history
+
+
+def test_micrograd_demo_matches_torch_and_reaches_full_accuracy():
+    """The demo's first 45 steps against torch, step by step.  Training accuracy first
+    reaches 100% at step 44 (and ends at 100% after the demo's 100 steps, which take
+    about 20 s: too long for a test)."""
+    steps = 45
+    out = run_script("micrograd_demo.py", "--steps", str(steps))
+    lines = re.findall(r"^step (\d+) loss (\S+), accuracy (\S+)%", out, re.M)
+    assert len(lines) == steps
+    X, y = load_example("micrograd_demo.py").make_moons(100, noise=0.1, seed=1337)
+    expected = torch_micrograd_demo(X, y, steps, 1337)
+    for (k, loss, acc), (t_loss, t_acc) in zip(lines, expected):
+        assert float(loss) == pytest.approx(t_loss, rel=1e-9), k
+        assert float(acc) == pytest.approx(t_acc * 100)
+    assert float(lines[44][2]) == 100.0
+    assert "MLP of [Layer of [ReLUNeuron(2)" in out and "number of parameters 337" in out
+
+
+def test_make_moons_is_two_moons():
+    X, y = load_example("micrograd_demo.py").make_moons(200, noise=0.0, seed=3)
+    assert sorted(y) == [-1] * 100 + [1] * 100
+    for (a, b), label in zip(X, y):  # on the unit circle around (0, 0) or (1, 0.5)
+        cx, cy = (0.0, 0.0) if label == -1 else (1.0, 0.5)
+        assert math.hypot(a - cx, b - cy) == pytest.approx(1.0)
+        assert (b >= -1e-12) if label == -1 else (b <= 0.5 + 1e-12)
+    assert load_example("micrograd_demo.py").make_moons(50, seed=1) == load_example("micrograd_demo.py").make_moons(50, seed=1)
+
+
+def test_micrograd_demo_plot_without_matplotlib_says_what_to_install(tmp_path):
+    """``--plot`` with matplotlib unimportable: a clear message, exit status 1, no traceback."""
+    code = ("import sys; sys.modules['matplotlib'] = None; sys.argv = ['micrograd_demo.py', '--steps', '1', "
+            f"'--plot', {str(tmp_path / 'm.png')!r}]; import runpy; "
+            f"runpy.run_path({os.path.join(EXAMPLES, 'micrograd_demo.py')!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "--plot needs matplotlib: pip install 'twicegrad[plot]' (or pip install matplotlib)"
+    assert not (tmp_path / "m.png").exists()
