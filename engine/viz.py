@@ -156,7 +156,7 @@ class _Graph:
         queue = deque()
         for fn in roots:
             self._visit(fn, queue)
-        order, keep = self._order, self._keep
+        order = self._order
         while queue:
             fn, k = queue.popleft()
             edges = fn.next_functions
@@ -209,6 +209,16 @@ def _max_nodes(max_nodes) -> int:
     return max_nodes
 
 
+class _Freed:
+    """Stands for a saved value that a backward without retain_graph freed."""
+
+    def __repr__(self) -> str:
+        return "FREED"
+
+
+FREED = _Freed()
+
+
 def _saved(fn) -> list:
     """``[(name, value)]`` saved by ``fn`` for backward; value is ``FREED`` once freed."""
     if getattr(type(fn), "saved_tensors", None) is not None:  # a custom Function's ctx
@@ -223,14 +233,6 @@ def _saved(fn) -> list:
         except RuntimeError:
             out.append((name, FREED))
     return out
-
-
-class _Freed:
-    def __repr__(self) -> str:
-        return "FREED"
-
-
-FREED = _Freed()
 
 
 def _more(dot, count: int) -> str:
@@ -248,7 +250,8 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
     """Draw the backward graph behind ``outputs`` (a Value or a sequence of Values).
 
     Grey boxes are ``grad_fn`` nodes, labelled with ``name()``; as in torchviz, edges
-    run from each node's ``next_functions`` to it (from the inputs towards the outputs).  A leaf that requires grad is a blue box above its ``AccumulateGrad``,
+    run from each node's ``next_functions`` to it (from the inputs towards the
+    outputs).  A leaf that requires grad is a blue box above its ``AccumulateGrad``,
     labelled with its name from ``params`` (``{name: Value}``), else its ``.name``,
     and its value.  Outputs are green (a leaf output stays blue, with a thick border).
     ``show_saved=True`` adds, per node, an orange box for each value it saved for
