@@ -213,3 +213,18 @@ def test_values_match_calculus():
     """Independent of torch: the Hessian of a*a*b + sin(b) at (2, 3)."""
     H = EF.hessian(lambda a, b: a * a * b + b.sin(), (engine.Value(2.0), engine.Value(3.0)))
     assert [[h.item() for h in row] for row in H] == [[6.0, 4.0], [4.0, -math.sin(3.0)]]
+
+
+def test_create_graph_with_inputs_that_need_no_grad():
+    """The transforms differentiate their own copies, so create_graph works on constants too."""
+    def case(B):
+        F = FUNCTIONAL[B]
+        x = B.tensor(0.7)
+        f = lambda s: s.sin() * s  # noqa: E731
+        return [loose(run(lambda: F.hessian(f, x, create_graph=True))),
+                loose(run(lambda: F.jacobian(f, (x,), create_graph=True))),
+                loose(run(lambda: F.hvp(f, x, create_graph=True))),
+                loose(run(lambda: F.jvp(f, x, create_graph=True))),
+                loose(run(lambda: F.vjp(f, x, create_graph=True)))]
+
+    same_on_both(case)
