@@ -25,6 +25,8 @@ fi
 stamp=.venv/.twicegrad-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing Python packages into .venv"
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docs,viz]'
+    # (pip's notes about this machine's extra index folders are noise: filtered out)
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docs,viz]' \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     touch "$stamp"
 fi
