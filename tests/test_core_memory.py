@@ -211,14 +211,14 @@ def test_custom_function_result_is_correct_while_alive():
 
 
 def test_memory_returns_to_baseline(no_gc):
-    """100,000 nodes, then a backward, then the output dropped: tracemalloc shows the
+    """40,000 nodes, then a backward, then the output dropped: tracemalloc shows the
     memory back where it started (a small slack for interpreter caches)."""
     x = Value(0.5, requires_grad=True)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         y = x
-        for _ in range(50_000):
+        for _ in range(20_000):
             y = (y * 1.00001).tanh()
         during = tracemalloc.get_traced_memory()[0]
         y.backward()
@@ -227,7 +227,7 @@ def test_memory_returns_to_baseline(no_gc):
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    assert during - before > 5_000_000  # the graph really was there (~100 bytes a node at least)
+    assert during - before > 2_000_000  # the graph really was there (~100 bytes a node at least)
     assert after - before < 64 * 1024
 
 
