@@ -29,7 +29,7 @@ from sybil.evaluators.python import PythonEvaluator
 from sybil.parsers.abstract.doctest import DocTestStringParser
 
 HOOKS = Path(__file__).resolve().parent / "hooks"
-sys.path.insert(0, str(HOOKS))
+sys.path.append(str(HOOKS))  # appended: never shadows an installed module
 import graphs  # noqa: E402
 import mdblocks  # noqa: E402
 import source  # noqa: E402

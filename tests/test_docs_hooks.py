@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-sys.path.insert(0, str(DOCS / "hooks"))
+sys.path.append(str(DOCS / "hooks"))  # appended: never shadows an installed module
 import api  # noqa: E402
 import graphs  # noqa: E402
 import griffe_doctest  # noqa: E402

@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-sys.path.insert(0, str(DOCS / "hooks"))
+sys.path.append(str(DOCS / "hooks"))  # appended: never shadows an installed module
 import mdblocks  # noqa: E402
 
 TORCH, ENGINE, MICROGRAD = "PyTorch", "twicegrad", "micrograd"

@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-sys.path.insert(0, str(DOCS / "hooks"))
+sys.path.append(str(DOCS / "hooks"))  # appended: never shadows an installed module
 import mdblocks  # noqa: E402
 import performance  # noqa: E402
 
