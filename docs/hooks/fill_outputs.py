@@ -18,7 +18,8 @@ import traceback
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
+    sys.path.append(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import mdblocks  # noqa: E402
 
@@ -90,6 +91,9 @@ def fill_page(path: Path) -> None:
 
 
 if __name__ == "__main__":
+    if not sys.argv[1:] or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0)
     for name in sys.argv[1:]:
         fill_page(Path(name))
         print("filled", name)

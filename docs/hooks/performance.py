@@ -33,7 +33,8 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
+    sys.path.append(str(Path(__file__).resolve().parent))
 import mdblocks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

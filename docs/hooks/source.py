@@ -22,7 +22,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
+    sys.path.append(str(Path(__file__).resolve().parent))
 REPO = str(Path(__file__).resolve().parents[2])
 
 
