@@ -84,7 +84,18 @@ class BackwardFunction(Node):
         """The saved Values (wired into the graph, so double backward flows through them)."""
         if self._freed:
             raise RuntimeError(FREED_MESSAGE)
-        return tuple(saved() for saved in self._saved)
+        return tuple(self._unpack(s) for s in self._saved)
+
+    def _unpack(self, saved):
+        """A saved entry is the object itself, or ``(_OUTPUT, nr, data, differentiable)``
+        for one of this node's outputs: rebuilt on the node when asked for, because
+        holding the output would make a reference cycle (node -> output -> node)."""
+        if saved.__class__ is not tuple:
+            return saved
+        _, nr, data, differentiable = saved
+        if not differentiable:
+            return _plain(data)
+        return saved_value(data, self if self._n_outputs == 1 else OutputNr(self, nr))
 
     # -- what the walk calls ---------------------------------------------------------------
     def _run(self, g, graph: bool, keep_graph: bool):
@@ -199,30 +210,28 @@ class Function:
             outputs.append(v)
         if record:
             ctx._edges = tuple((a._node or a) if a._rg else None for a in args if a.__class__ is Value)
-            ctx._saved = tuple(_saver(ctx, s, args, raw_outputs) for s in ctx._to_save)
+            ctx._saved = tuple(_saved_entry(ctx, s, raw_outputs) for s in ctx._to_save)
             if anomaly_mode.enabled:
                 record_creation(ctx)
         else:
-            ctx._saved = tuple((lambda s=s: s) for s in ctx._to_save)
+            ctx._saved = ctx._to_save
         del ctx._to_save
         return outputs[0] if single else tuple(outputs)
 
 
-def _saver(ctx, s, args, raw_outputs) -> Callable[[], Any]:
-    """How to give back saved value ``s``: an output is rebuilt on this node (no
-    reference from the node to its output, so no cycle), anything else is kept."""
-    if s is None:
-        return lambda: None
+_OUTPUT = object()
+
+
+def _saved_entry(ctx, s, raw_outputs):
+    """What ``ctx`` keeps for saved value ``s``: an output is kept as its number and
+    output index (see ``BackwardFunction._unpack``), anything else as itself."""
     for i, o in enumerate(raw_outputs):
         if o is s:
-            data = s._data
-            edge = ctx if ctx._n_outputs == 1 else OutputNr(ctx, i)
-            differentiable = id(o) not in ctx._non_differentiable
-            return lambda: saved_value(data, edge) if differentiable else _plain(data)
-    return lambda: s
+            return (_OUTPUT, i, s._data, id(o) not in ctx._non_differentiable)
+    return s
 
 
-class _DelayedError(Node):
+class Error(Node):
     """Stands for the backward of a ``once_differentiable`` function in a graph."""
 
     __slots__ = ("_edges",)
@@ -231,9 +240,6 @@ class _DelayedError(Node):
     @property
     def _next(self) -> tuple:
         return self._edges
-
-    def name(self) -> str:
-        return "Error"
 
     @staticmethod
     def vjp(g, _a, _b):
@@ -266,7 +272,7 @@ def once_differentiable(backward: Callable) -> Callable:
         wrapped = []
         for r in (result,) if single else result:
             if r.__class__ is Value:
-                err = object.__new__(_DelayedError)
+                err = object.__new__(Error)
                 err._edges = (Value(float(r._data), requires_grad=True),)
                 err._e0 = err._e1 = None
                 err._seq = _next_seq()

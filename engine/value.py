@@ -177,7 +177,7 @@ class AccumulateGrad:
         self.variable = variable
 
     def name(self) -> str:
-        return "AccumulateGrad"
+        return "torch::autograd::AccumulateGrad"  # what torch's name() says, word for word
 
     def __repr__(self) -> str:
         return "<AccumulateGrad object>"
@@ -445,16 +445,17 @@ class PowBackward1(Node):
     @staticmethod
     def vjp(g, a, b):
         ga = g * (b * _pow(a, b - 1))
-        gb = g * (_pow(a, b) * _log(a))
+        za = _pow(a, b) * _log(a)
         return (_where_zero(ga) if _data(b) == 0 else ga,
-                _where_zero(gb) if _data(a) == 0 and _data(b) >= 0 else gb)
+                g * (_where_zero(za) if _data(a) == 0 and _data(b) >= 0 else za))
 
 
 class PowBackward2(Node):
     """z = c ** a   (c a number)"""
     __slots__ = ()
     _sources, _saved_names = (None, 0), ("self", "exponent")
-    vjp = staticmethod(lambda g, c, a: (0.0 if c == 0 and _data(a) >= 0 else g * (_pow(c, a) * F.log(c)),))
+    vjp = staticmethod(lambda g, c, a: (
+        g * (_where_zero(_pow(c, a) * F.log(c)) if c == 0 and _data(a) >= 0 else _pow(c, a) * F.log(c)),))
 
 
 class ExpBackward0(Node):
@@ -882,16 +883,20 @@ class Value:
 
     # -- comparisons compare the numbers ------------------------------------------------
     def __lt__(self, other):
-        return self._data < _data(other)
+        b = other._data if other.__class__ is Value else _number(other)
+        return NotImplemented if b is NotImplemented else self._data < b
 
     def __le__(self, other):
-        return self._data <= _data(other)
+        b = other._data if other.__class__ is Value else _number(other)
+        return NotImplemented if b is NotImplemented else self._data <= b
 
     def __gt__(self, other):
-        return self._data > _data(other)
+        b = other._data if other.__class__ is Value else _number(other)
+        return NotImplemented if b is NotImplemented else self._data > b
 
     def __ge__(self, other):
-        return self._data >= _data(other)
+        b = other._data if other.__class__ is Value else _number(other)
+        return NotImplemented if b is NotImplemented else self._data >= b
 
     __hash__ = object.__hash__  # by identity, like tensors
 

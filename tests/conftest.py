@@ -160,7 +160,7 @@ class EngineBackend:
 
     @staticmethod
     def node_name(n):
-        return None if n is None else n.name()
+        return None if n is None else type(n).__name__
 
 
 BACKENDS = (TorchBackend, EngineBackend)

@@ -185,8 +185,6 @@ def test_6_pow_value_value_zero_exponent_stays_in_graph(differ):
     differ.check(prog)
 
 
-@pytest.mark.xfail(strict=True, reason="d(0**x)/dx: torch returns a graph-connected 0 (MulBackward0, its "
-                   "second derivative is nan); the engine returns a constant 0 with no graph")
 def test_6_zero_base_pow_stays_in_graph(differ):
     def prog(B, rec):
         x = B.leaf(1.0)

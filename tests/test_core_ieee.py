@@ -78,13 +78,8 @@ def test_appendix_a_edge_regressions(differ, expr, x0):
 SECOND_POINTS = [1.0, -1.0, 2.0, -2.0, 0.5, 3.0]
 
 
-ZERO_BASE = "torch's second derivative of 0**x is a graph-connected nan (its pow backward multiplies by " \
-            "log(0) before masking); the engine returns a constant 0 with no graph"
-
-
 @pytest.mark.parametrize("expr", [
-    pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=ZERO_BASE)) if e in ("0**x", "0.0**x") else e
-    for e in UNARY])
+    e for e in UNARY])
 def test_second_derivatives_at_ordinary_points(differ, expr):
     failures = []
     for x0 in SECOND_POINTS:

@@ -179,8 +179,6 @@ def test_comparisons_return_bool():
     assert (a < b) is True and (a >= b) is False and (a <= 1) is True and (2 > a) is True
 
 
-@pytest.mark.xfail(strict=True, reason="CONTRACT: comparisons return bool; Value(1.0) < np.float64(3.0) returns "
-                   "numpy.bool_ (value.py compares self._data with the numpy scalar itself)")
 def test_comparisons_with_numpy_scalars_return_bool():
     a = Value(1.0, requires_grad=True)
     assert type(a < np.float64(3.0)) is bool and type(a >= np.int64(3)) is bool

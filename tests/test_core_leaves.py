@@ -234,8 +234,6 @@ def test_1_9_item_and_comparisons(differ):
     differ.check(prog)
 
 
-@pytest.mark.xfail(strict=True, reason="torch's AccumulateGrad.name() is 'torch::autograd::AccumulateGrad'; "
-                   "the engine's is 'AccumulateGrad' (type names agree)")
 def test_1_8_accumulate_grad_name(differ):
     def prog(B, rec):
         x = B.leaf(2.0)

@@ -176,12 +176,6 @@ def test_custom_functions_saving_their_inputs(no_gc, run):
     assert live()[0] == base_nodes
 
 
-OUTPUT_CYCLE = ("a Function that saves its own output leaks: engine/function.py _saver returns "
-                "`lambda: saved_value(data, edge)` with edge = ctx (or OutputNr(ctx, i)), stored in ctx._saved: "
-                "a cycle ctx -> _saved -> closure -> ctx that only the garbage collector frees")
-
-
-@pytest.mark.xfail(strict=True, reason=OUTPUT_CYCLE)
 @pytest.mark.parametrize("run", ["none", "backward", "retain", "create_graph"])
 def test_custom_functions_saving_their_outputs(no_gc, run):
     x, w = leaves()

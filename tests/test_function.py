@@ -60,7 +60,7 @@ class EngineSide:
 
     @staticmethod
     def node_name(n):
-        return None if n is None else n.name()
+        return None if n is None else type(n).__name__
 
 
 def _num(f):
