@@ -49,6 +49,7 @@ class _AnomalyMode:
 
     enabled = False
     check_nan = True
+    running = None  # the node whose backward is running: parent of the nodes it creates
 
 
 anomaly_mode = _AnomalyMode()
@@ -61,7 +62,9 @@ def record_creation(node) -> None:
     stack = traceback.extract_stack()
     while stack and os.path.dirname(os.path.abspath(stack[-1].filename)) == _ENGINE_DIR:
         stack.pop()
-    _value._meta(node).trace = stack
+    meta = _value._meta(node)
+    meta.trace = stack
+    meta.parent = anomaly_mode.running
 
 
 def _tracing_unary(*args):
@@ -591,23 +594,32 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
 
 
 def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
-    """Run node ``n`` in anomaly mode: check for nan, and say where the op was made."""
+    """Run node ``n`` in anomaly mode: check for nan, and say where the op was made
+    (and, for a node made by a create_graph backward, which backward made it)."""
+    outer, anomaly_mode.running = anomaly_mode.running, n
     try:
         grads = _apply(n, g, graph, keep_graph)
         if anomaly_mode.check_nan:
             for i, gi in enumerate(grads):
-                if gi is not None and (gi._data if gi.__class__ is Value else gi) != (gi._data if gi.__class__ is Value else gi):
+                x = gi._data if gi.__class__ is Value else gi
+                if x is not None and x != x:
                     raise RuntimeError(f"Function '{n.name()}' returned nan values in its {i}th output.")
         return grads
     except Exception:
-        trace = n._meta.trace if n._meta is not None else None
-        if trace is not None:
-            warnings.warn(
-                f"Error detected in {n.name()}. Traceback of forward call that caused the error:\n"
-                + "".join(traceback.format_list(trace)),
-                UserWarning, stacklevel=2,
-            )
+        meta = n._meta
+        if meta is not None and meta.trace is not None:
+            warnings.warn(f"Error detected in {n.name()}. Traceback of forward call that caused the error:\n"
+                          + "".join(traceback.format_list(meta.trace)), UserWarning, stacklevel=2)
+            parent = meta.parent
+            while parent is not None and parent._meta is not None and parent._meta.trace is not None:
+                warnings.warn(
+                    f"Previous calculation was induced by {parent.name()}. Traceback of forward call that "
+                    "induced the previous calculation:\n" + "".join(traceback.format_list(parent._meta.trace)),
+                    UserWarning, stacklevel=2)
+                parent = parent._meta.parent
         raise
+    finally:
+        anomaly_mode.running = outer
 
 
 _value.install_backward(lambda v, gradient, retain_graph, create_graph, inputs=None: backward(

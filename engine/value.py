@@ -118,8 +118,16 @@ class Node:
         return v0, s1 if src is None else saved_value(s1, self if src is RESULT else (self._e0, self._e1)[src])
 
     def __getattr__(self, attr: str):
-        if attr.startswith("_saved_") and attr[7:] in self._saved_names:
-            return self.unpack()[self._saved_names.index(attr[7:])]
+        """``_saved_<name>``: torch's view of what the node saved.  Saved numbers (an
+        exponent, ``alpha``) outlive a backward; saved values are freed by it."""
+        name = attr[7:] if attr.startswith("_saved_") else None
+        if name in self._saved_names:
+            i = self._saved_names.index(name)
+            if self._sources[i] is None:  # a number (always slot 1, which freeing keeps)
+                return self._s1
+            return self.unpack()[i]
+        if name == "alpha" and type(self) in (AddBackward0, SubBackward0, RsubBackward1):
+            return 1
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     # -- hooks on the node itself -----------------------------------------------------
@@ -138,14 +146,15 @@ RESULT = -1  # a saved slot holding the node's own output
 class NodeMeta:
     """What few nodes need: hooks, retain_grad targets, anomaly-mode traceback."""
 
-    __slots__ = ("tensor_hooks", "retain", "prehooks", "posthooks", "trace")
+    __slots__ = ("tensor_hooks", "retain", "prehooks", "posthooks", "trace", "parent")
 
     def __init__(self):
         self.tensor_hooks = {}  # key -> (output_nr, fn): hooks of the output Values
         self.retain = {}  # output_nr -> weakref to the Value that retains its grad
         self.prehooks = {}
         self.posthooks = {}
-        self.trace = None
+        self.trace = None  # anomaly mode: where the node was created ...
+        self.parent = None  # ... and, if a create_graph backward made it, which node's backward
 
 
 def _meta(node) -> NodeMeta:
@@ -453,8 +462,8 @@ class PowBackward1(Node):
 class PowBackward2(Node):
     """z = c ** a   (c a number)"""
     __slots__ = ()
-    _sources, _saved_names = (None, 0), ("self", "exponent")
-    vjp = staticmethod(lambda g, c, a: (
+    _sources, _saved_names = (0, None), ("exponent", "self")
+    vjp = staticmethod(lambda g, a, c: (
         g * (_where_zero(_pow(c, a) * F.log(c)) if c == 0 and _data(a) >= 0 else _pow(c, a) * F.log(c)),))
 
 
@@ -545,7 +554,7 @@ class SgnBackward0(Node):
 class WhereBackward0(Node):
     """z = where(cond, 0, a) with cond true   (PowBackward1's derivative at a 0 exponent or base)"""
     __slots__ = ()
-    _sources, _saved_names = (None,), ("condition",)
+    _sources, _saved_names = (), ()  # (saves its condition, like torch: freed, never shown)
     vjp = staticmethod(lambda g, _a, _b: (0.0,))
 
 
@@ -568,6 +577,12 @@ NON_LEAF_GRAD_WARNING = (
     "non-leaf Value. If you access the non-leaf Value by mistake, make sure you access "
     "the leaf Value instead. See github.com/pytorch/pytorch/pull/30531 for more "
     "information."
+)
+
+
+SCALAR_CONVERSION_WARNING = (
+    "Converting a value with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+    "Consider using value.detach() first."
 )
 
 
@@ -614,12 +629,17 @@ class Value:
     def data(self, value) -> None:
         if value.__class__ is Value:
             value = value._data
-        self._data = _as_number(value, "Value.data")
+        n = _as_number(value, "Value.data")
+        if self._rg and n.__class__ is not float:
+            raise RuntimeError("data set to a value that requires gradients must be floating point or complex dtype")
+        self._data = n
 
     def item(self) -> Number:
         return self._data
 
     def __float__(self) -> float:
+        if self._rg:
+            warnings.warn(SCALAR_CONVERSION_WARNING, UserWarning, stacklevel=2)
         return float(self._data)
 
     def __int__(self) -> int:
@@ -825,7 +845,7 @@ class Value:
         c = _number(other)
         if c is NotImplemented:
             return NotImplemented
-        return _unary(PowBackward2, F.pow(c, self._data), self, c, self._data)
+        return _unary(PowBackward2, F.pow(c, self._data), self, self._data, c)
 
     def __neg__(self):
         return _unary(NegBackward0, -self._data, self, None)

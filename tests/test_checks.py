@@ -562,9 +562,6 @@ def test_anomaly_in_double_backward_names_the_node_that_induced_it():
     assert warned[0][0][-1][1].strip() == "g, = B.grad(y, x, create_graph=True)"
 
 
-@pytest.mark.xfail(strict=True, reason="engine difference, reported: anomaly mode does not yet emit torch's second "
-                   "warning 'Previous calculation was induced by SqrtBackward0. Traceback of forward call that "
-                   "induced the previous calculation: ...' for nodes created by a create_graph backward")
 def test_anomaly_previous_calculation_warning():
     texts = []
     for B in SIDES:

@@ -296,11 +296,7 @@ def test_make_dot_show_saved_and_freed(f, retain):
                 assert shape.lines[1] == "freed" if not retain else shape.fill == ORANGE
             elif expected[name] == "freed":
                 assert shape.lines[1] == "freed" and shape.fill == WHITE and shape.dashed
-            elif not isinstance(expected[name], torch.Tensor) and not retain:
-                # a number (pow's exponent) outlives a backward in torch; the engine frees
-                # a node's saved slots together (a difference reported to the lead)
-                assert shape.lines[1] == "freed"
-            else:
+            else:  # a saved value before freeing, or a number (pow's exponent): kept, as in torch
                 assert shape.lines[1] == short(expected[name]) and shape.fill == ORANGE and not shape.dashed
 
 
