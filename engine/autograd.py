@@ -314,7 +314,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                 if targets is not None:
                     if n in targets:
                         captured[n] = g
-                    if n not in needed:
+                    if n._mark is not needed:
                         continue  # not on a path to the requested inputs
                 s0 = n._s0
                 if s0 is _FREED:
@@ -441,7 +441,7 @@ def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, neede
     """Run one node on the general path: hooks, capture for ``grad()``, custom
     Functions, create_graph, anomaly mode.  Returns its input gradients, or None if
     the node is not on a path to the requested inputs."""
-    runs = needed is None or n in needed
+    runs = needed is None or n._mark is needed
     if n._meta is not None:
         g = _node_prologue(n, g, runs, targets, captured, graph)
     elif targets is not None and n in targets:
@@ -487,22 +487,25 @@ def _deliver(edge, g, buf: dict, leaf_total: dict) -> None:
         buf[edge] = g if old is None else old + g
 
 
-def _needed(nodes: list, targets: set) -> set:
-    """The nodes that lead to a target: only they run (and are freed), as in torch."""
-    needed = set()
+def _needed(nodes: list, targets: set) -> object:
+    """Mark the nodes that lead to a target (only they run, and are freed, as in
+    torch); returns the mark: ``node._mark is mark`` for those nodes."""
+    mark = object()
     for n in reversed(nodes):  # oldest first: a node's inputs are decided before it
         for e in (n._e0, n._e1) if n._meta is None else n._next:
             if e is None:
                 continue
             k = e.__class__
-            if k is OutputNr:
-                hit = e.node in needed or (e.node, e.nr) in targets
+            if k is Value:
+                hit = e in targets
+            elif k is OutputNr:
+                hit = e.node._mark is mark or (e.node, e.nr) in targets
             else:
-                hit = e in targets or e in needed
+                hit = e._mark is mark or e in targets
             if hit:
-                needed.add(n)
+                n._mark = mark
                 break
-    return needed
+    return mark
 
 
 def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
