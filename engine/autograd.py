@@ -4,13 +4,15 @@
 
 1. seed each output with its gradient (1 by default);
 2. find every node reachable from the outputs (an explicit stack: no recursion, so a
-   graph a million nodes deep is fine) and count the edges into each leaf;
+   graph a million nodes deep is fine) and, for the leaves whose moment of
+   completion can be observed (they have hooks, or user code runs in the graph),
+   count the edges into them;
 3. run the nodes newest first (by creation number).  A node's consumers were all
    created after it, so by then its gradient is complete: this is a topological
    order, the same one torch's ready queue produces;
 4. each node hands one gradient to each input: summed into a buffer for a node,
-   into the leaf's total for a leaf.  When a leaf's last edge has delivered, its
-   hooks run and the total is added to ``.grad``;
+   into the leaf's total for a leaf.  When a counted leaf's last edge has delivered,
+   its hooks run and the total is added to ``.grad``; the others are added at the end;
 5. without ``retain_graph`` each node that ran and saved values is marked freed;
    running it again raises.
 
@@ -34,7 +36,7 @@ from typing import Optional, Sequence, Union
 
 from . import value as _value
 from .grad_mode import state as _grad_mode
-from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _new_value
+from .value import FREED_MESSAGE, OutputNr, Value, _FREED, make_value
 
 __all__ = ["backward", "grad"]
 
@@ -88,6 +90,7 @@ def set_anomaly(enabled: bool, check_nan: bool = True) -> None:
     anomaly_mode.check_nan = bool(check_nan)
     _value._unary = _tracing_unary if enabled else _plain_unary
     _value._binary = _tracing_binary if enabled else _plain_binary
+
 
 _warned_reference_cycle = False
 
@@ -257,14 +260,7 @@ def _key(v: Value):
 
 def _constant(g) -> Value:
     """A gradient as a fresh Value with no history."""
-    v = _new_value(Value)
-    v._data = g._data if g.__class__ is Value else g
-    v._grad = None
-    v._node = None
-    v._rg = False
-    v.name = None
-    v._x = None
-    return v
+    return make_value(g._data if g.__class__ is Value else g)
 
 
 def _as_hook_arg(g) -> Value:

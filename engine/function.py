@@ -34,20 +34,9 @@ from typing import Any, Callable
 
 from .autograd import anomaly_mode, record_creation
 from .grad_mode import state as _grad_mode
-from .value import FREED_MESSAGE, Node, NodeMeta, OutputNr, Value, _new_value, _next_seq, saved_value
+from .value import FREED_MESSAGE, Node, NodeMeta, OutputNr, Value, _next_seq, make_value, saved_value
 
 __all__ = ["Function", "once_differentiable", "BackwardFunction"]
-
-
-def _plain(data) -> Value:
-    v = _new_value(Value)
-    v._data = data
-    v._grad = None
-    v._node = None
-    v._rg = False
-    v.name = None
-    v._x = None
-    return v
 
 
 class BackwardFunction(Node):
@@ -94,7 +83,7 @@ class BackwardFunction(Node):
             return saved
         _, nr, data, differentiable = saved
         if not differentiable:
-            return _plain(data)
+            return make_value(data)
         return saved_value(data, self if self._n_outputs == 1 else OutputNr(self, nr))
 
     # -- what the walk calls ---------------------------------------------------------------
@@ -105,9 +94,9 @@ class BackwardFunction(Node):
         args = []
         for gi in grads:
             if gi is None:
-                args.append(_plain(0.0) if self._materialize else None)
+                args.append(make_value(0.0) if self._materialize else None)
             else:
-                args.append(gi if gi.__class__ is Value else _plain(gi))
+                args.append(gi if gi.__class__ is Value else make_value(gi))
         try:
             result = self._function.backward(self, *args)
         finally:
@@ -203,7 +192,7 @@ class Function:
             if o.__class__ is not Value:
                 outputs.append(o)
                 continue
-            v = _plain(o._data)
+            v = make_value(o._data)
             if record and id(o) not in ctx._non_differentiable:
                 v._node = ctx if ctx._n_outputs == 1 else OutputNr(ctx, i)
                 v._rg = True
@@ -278,7 +267,7 @@ def once_differentiable(backward: Callable) -> Callable:
                 err._seq = _next_seq()
                 err._s0 = err._s1 = err._mark = None
                 err._meta = NodeMeta()  # its edges are in _edges: keep it off the fast path
-                v = _plain(r._data)
+                v = make_value(r._data)
                 v._node = err
                 v._rg = True
                 r = v

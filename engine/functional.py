@@ -80,16 +80,7 @@ def jvp(func: Callable, inputs: Inputs, v=None, create_graph: bool = False):
     (Value(12.0), Value(12.0))
     """
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
-        inputs = _grad_preprocess(inputs, create_graph, need_graph=True)
-        if v is not None:
-            v = _grad_preprocess(_as_vector(v, "jvp"), create_graph, need_graph=False)
-            _validate_v(v, inputs, is_inputs_tuple)
-        elif len(inputs) != 1:
-            raise RuntimeError(
-                "The vector v can only be None if the input to the user-provided function "
-                "is a single Value with a single element."
-            )
+        is_inputs_tuple, inputs, v = _inputs_and_direction(inputs, v, create_graph, "jvp")
         is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
         dummy = tuple(Value(0.0, requires_grad=True) for _ in outputs)  # u
         grad_inputs = _autograd_grad(outputs, inputs, dummy, create_graph=True)  # u · J
@@ -159,16 +150,7 @@ def hvp(func: Callable, inputs: Inputs, v=None, create_graph: bool = False):
     (Value(12.0), (Value(6.0), Value(4.0)))
     """
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
-        inputs = _grad_preprocess(inputs, create_graph, need_graph=True)
-        if v is not None:
-            v = _grad_preprocess(_as_vector(v, "hvp"), create_graph, need_graph=False)
-            _validate_v(v, inputs, is_inputs_tuple)
-        elif len(inputs) != 1:
-            raise RuntimeError(
-                "The vector v can only be None if the input to the user-provided function "
-                "is a single Value with a single element."
-            )
+        is_inputs_tuple, inputs, v = _inputs_and_direction(inputs, v, create_graph, "hvp")
         is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "hvp")
         if is_outputs_tuple:
             raise RuntimeError("The function given to hvp should return a single Value")
@@ -184,6 +166,22 @@ def hvp(func: Callable, inputs: Inputs, v=None, create_graph: bool = False):
 # ---------------------------------------------------------------------------------
 # Helpers (torch's, for scalars)
 # ---------------------------------------------------------------------------------
+
+def _inputs_and_direction(inputs, v, create_graph: bool, fn_name: str):
+    """The inputs as differentiable copies, and the direction ``v`` (one entry per
+    input; may be omitted only for a single input) checked against them."""
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
+    inputs = _grad_preprocess(inputs, create_graph, need_graph=True)
+    if v is not None:
+        v = _grad_preprocess(_as_vector(v, fn_name), create_graph, need_graph=False)
+        _validate_v(v, inputs, is_inputs_tuple)
+    elif len(inputs) != 1:
+        raise RuntimeError(
+            "The vector v can only be None if the input to the user-provided function "
+            "is a single Value with a single element."
+        )
+    return is_inputs_tuple, inputs, v
+
 
 def _as_tuple(x, arg_name: str, fn_name: str):
     """``(was_tuple, tuple_of_values)``, or torch's TypeError naming the bad element."""

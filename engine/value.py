@@ -229,20 +229,26 @@ class RemovableHandle:
         self.remove()
 
 
+def make_value(data, node=None) -> "Value":
+    """A Value built without ``__init__``'s checks (the engine's own numbers): a
+    leaf with no history, or, given ``node``, a non-leaf attached to it."""
+    v = _new_value(Value)
+    v._data = data
+    v._grad = None
+    v._node = node
+    v._rg = node is not None
+    v.name = None
+    v._x = None
+    return v
+
+
 def saved_value(data, edge):
     """A saved input or output as a Value attached to ``edge`` (torch's SavedVariable)."""
     if edge is None:
         return data  # a constant: no graph
     if edge.__class__ is Value:
         return edge  # a leaf is saved as itself
-    v = _new_value(Value)
-    v._data = data
-    v._grad = None
-    v._node = edge
-    v._rg = True
-    v.name = None
-    v._x = None
-    return v
+    return make_value(data, edge)
 
 
 # ---------------------------------------------------------------------------------
