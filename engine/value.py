@@ -2,16 +2,17 @@
 
 Every op below computes its result and, when grad mode is on and an input requires
 grad, records one *node* of the backward graph: torch's ``grad_fn``.  A node holds
-only what its derivative needs: its edges to the inputs (``_next``: the producer's
-node, the leaf Value itself, or ``None`` for a constant) and up to two saved numbers.
+only what its derivative needs: its edges to the inputs (slots ``_e0`` and ``_e1``:
+the producer's node, the leaf Value itself, or ``None`` for a constant) and up to
+two saved numbers (``_s0``, ``_s1``).
 Each node class states its derivative as ``vjp(g, a, b)`` right under its name:
 given the gradient ``g`` of the output and the saved values, it returns one gradient
 per input.  The same formula serves both passes: with floats for an ordinary
 backward, with Values (so the backward is itself recorded) under
 ``create_graph=True``.
 
-Nothing here holds a reference from a node back to its output, so a graph is a tree
-of plain references and is freed by reference counting the moment its output is
+Nothing here holds a reference from a node back to its output, so a graph has no
+reference cycles and is freed by reference counting the moment its output is
 dropped.
 
 >>> x = Value(2.0, requires_grad=True)
