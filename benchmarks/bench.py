@@ -10,13 +10,14 @@ within one run, not seconds across runs.
 
 Cases (issue 3):
   a  micrograd's demo step: MLP 2-16-16-1 (tanh), 100 samples, forward + backward + SGD
-  b  a 100,000-node random DAG: build and backward timed apart
+  b  a 100,000-node random DAG (every node an ancestor of the output): build and
+     backward timed apart
   c  a 100,000-step chain y = tanh(y*1.0001 + 0.1): build + backward
   d  second derivatives through a 5,000-node graph (grad with create_graph, then grad)
-  e  bytes per node of a layered graph (tracemalloc): while the graph lives, after
+  e  bytes per node of the random DAG of (b) (tracemalloc): while the graph lives, after
      backward, after the output is dropped (no gc.collect()).  What is left after the
-     drop includes CPython's free lists (up to 2,000 small tuples and 100 floats are
-     kept for reuse), not graph objects.
+     drop is the 500 leaves with their .grad (and CPython's free lists), not graph
+     objects.
 """
 
 from __future__ import annotations
@@ -222,27 +223,34 @@ def case_mlp(b: Backend, samples: int, repeats: int):
     return {"seconds": seconds, "check": losses[-1]}
 
 
-def random_dag(b: Backend, n: int, seed: int = 0):
-    """A DAG of ``n`` op nodes over 100 leaves: each new node combines earlier ones."""
+def random_dag(b: Backend, n: int, width: int = 500, seed: int = 0):
+    """About ``n`` op nodes in layers of ``width`` over ``width`` leaves: node i of a
+    layer combines node i and a random node of the layer before, with a random op,
+    and the last layer is summed pairwise.  Every node is an ancestor of the output,
+    and the graph is shallow enough (about 2n/width + log2(width) levels) for
+    micrograd's recursive topological sort."""
     rnd = random.Random(seed)
-    leaves = [b.param(rnd.uniform(-1, 1)) for _ in range(100)]
-    pool = list(leaves)
-    made = 0
-    while made < n:
-        a, c = pool[rnd.randrange(len(pool))], pool[rnd.randrange(len(pool))]
-        r = rnd.random()
-        if r < 0.4:
-            v = a * c
-            made += 1
-        elif r < 0.8:
-            v = (a + c).tanh()
-            made += 2
-        else:
-            v = a * 0.5 - c
-            made += 2
-        pool.append(v)
-    out = sum(pool[-100:], pool[-101])  # depend on many recent nodes
-    return leaves, out
+    leaves = [b.param(rnd.uniform(-1, 1)) for _ in range(width)]
+    layer, made = leaves, 0
+    while made < n - width:
+        new = []
+        for i, a in enumerate(layer):
+            c = layer[rnd.randrange(width)]
+            r = rnd.random()
+            if r < 0.4:
+                new.append(a * c)
+                made += 1
+            elif r < 0.8:
+                new.append((a + c).tanh())
+                made += 2
+            else:
+                new.append(a * 0.5 - c)
+                made += 2
+        layer = new
+    while len(layer) > 1:  # pairwise sum: depth log2(width)
+        layer = [layer[i] + layer[i + 1] if i + 1 < len(layer) else layer[i] for i in range(0, len(layer), 2)]
+        made += len(layer)
+    return leaves, layer[0], made
 
 
 def case_dag(b: Backend, n: int, repeats: int):
@@ -250,7 +258,7 @@ def case_dag(b: Backend, n: int, repeats: int):
     best_build = best_back = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        leaves, out = random_dag(b, n)
+        leaves, out, _ = random_dag(b, n)
         t1 = time.perf_counter()
         out.backward()
         t2 = time.perf_counter()
@@ -296,23 +304,12 @@ def case_second_derivative(b: Backend, n: int, repeats: int):
     return {"seconds": best_of(repeats, run), "check": run.check}
 
 
-def layered_graph(b: Backend, n: int, width: int = 333, seed: int = 0):
-    """About ``n`` nodes in layers of ``width``, every node an ancestor of the output,
-    shallow enough (n / width levels) for micrograd's recursive sort."""
-    rnd = random.Random(seed)
-    leaves = [b.param(rnd.uniform(-1, 1)) for _ in range(width)]
-    layer = leaves
-    for _ in range(n // (2 * width)):
-        layer = [(a * layer[rnd.randrange(width)]).tanh() for a in layer]
-    return leaves, sum(layer[1:], layer[0])
-
-
 def case_memory(b: Backend, n: int):
     """(e) Bytes per node seen by tracemalloc: live graph, after backward, after drop."""
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    leaves, y = layered_graph(b, n)
+    leaves, y, nodes = random_dag(b, n)
     live = tracemalloc.get_traced_memory()[0] - base
     y.backward()
     after_backward = tracemalloc.get_traced_memory()[0] - base
@@ -321,7 +318,6 @@ def case_memory(b: Backend, n: int):
     tracemalloc.stop()
     del leaves
     gc.collect()
-    nodes = 2 * (n // 666) * 333 + 332
     return {"live": live / nodes, "after_backward": after_backward / nodes, "after_drop": dropped / nodes}
 
 
