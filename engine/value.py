@@ -372,13 +372,33 @@ def _where_zero(x):
     return 0.0
 
 
+# Three derivatives torch computes as ops of their own (tanh_backward,
+# sigmoid_backward, threshold_backward): under create_graph each is one node, with its
+# own derivative, named as torch names it.
+
+def _fused(cls, f, g, z):
+    """``f(g, z)``: on floats, just the number; with a Value, one ``cls`` node."""
+    if g.__class__ is not Value and z.__class__ is not Value:
+        return f(g, z)
+    gv = g if g.__class__ is Value else make_value(g)
+    zv = z if z.__class__ is Value else make_value(z)
+    return _binary(cls, f(gv._data, zv._data), gv, zv, gv._data, zv._data)
+
+
+def _tanh_backward(g, z):
+    """torch's ``tanh_backward(g, z) = g * (1 - z * z)``."""
+    return _fused(TanhBackwardBackward0, lambda g, z: g * (1 - z * z), g, z)
+
+
+def _sigmoid_backward(g, z):
+    """torch's ``sigmoid_backward(g, z) = g * (1 - z) * z``."""
+    return _fused(SigmoidBackwardBackward0, lambda g, z: g * (1 - z) * z, g, z)
+
+
 def _threshold(g, r):
-    """torch's ``threshold_backward(g, r, 0)``: ``g`` where ``r > 0``, else 0."""
-    if g.__class__ is not Value and r.__class__ is not Value:
-        return 0.0 if r <= 0 else g  # (r = nan passes g through, as torch does)
-    gv = g if g.__class__ is Value else Value(g)
-    rv = r if r.__class__ is Value else Value(r)
-    return _binary(ThresholdBackward0, 0.0 if rv._data <= 0 else gv._data, gv, rv, rv._data, None)
+    """torch's ``threshold_backward(g, r, 0)``: ``g`` where ``r > 0``, else 0
+    (``r`` = nan passes ``g`` through, as in torch)."""
+    return _fused(ThresholdBackwardBackward0, lambda g, r: 0.0 if r <= 0 else g, g, r)
 
 
 # ---------------------------------------------------------------------------------
@@ -492,14 +512,14 @@ class TanhBackward0(Node):
     """z = tanh(a)"""
     __slots__ = ()
     _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (g * (1 - z * z),))
+    vjp = staticmethod(lambda g, z, _: (_tanh_backward(g, z),))
 
 
 class SigmoidBackward0(Node):
     """z = sigmoid(a) = 1 / (1 + exp(-a))"""
     __slots__ = ()
     _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (g * (1 - z) * z,))
+    vjp = staticmethod(lambda g, z, _: (_sigmoid_backward(g, z),))
 
 
 class ReluBackward0(Node):
@@ -565,12 +585,28 @@ class WhereBackward0(Node):
     vjp = staticmethod(lambda g, _a, _b: (0.0,))
 
 
-class ThresholdBackward0(Node):
-    """z = g if r > 0 else 0   (relu's backward, recorded under create_graph)"""
+class TanhBackwardBackward0(Node):
+    """y = tanh_backward(g, z) = g * (1 - z*z)   (tanh's backward, under create_graph)"""
     __slots__ = ()
     _arity = 2
-    _sources, _saved_names = (1,), ("self",)
-    vjp = staticmethod(lambda gg, r, _: (_threshold(gg, r), 0.0))
+    _sources, _saved_names = (0, 1), ("grad_output", "output")
+    vjp = staticmethod(lambda gg, g, z: (_tanh_backward(gg, z), gg * (-2 * z * g)))
+
+
+class SigmoidBackwardBackward0(Node):
+    """y = sigmoid_backward(g, z) = g * (1 - z) * z   (sigmoid's backward, under create_graph)"""
+    __slots__ = ()
+    _arity = 2
+    _sources, _saved_names = (0, 1), ("grad_output", "output")
+    vjp = staticmethod(lambda gg, g, z: (_sigmoid_backward(gg, z), gg * g * (-2 * z + 1)))
+
+
+class ThresholdBackwardBackward0(Node):
+    """y = threshold_backward(g, r) = g if r > 0 else 0   (relu's backward, under create_graph)"""
+    __slots__ = ()
+    _arity = 2
+    _sources, _saved_names = (0, 1), ("grad_output", "self")
+    vjp = staticmethod(lambda gg, _g, r: (_threshold(gg, r), 0.0))
 
 
 # ---------------------------------------------------------------------------------
