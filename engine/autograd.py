@@ -289,8 +289,13 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
         if not graph and s.__class__ is Value:
             s = s._data
         _deliver(v._node or v, s, buf, leaf_total)
-    nodes, waiting = _discover(list(buf))
-    needed = None if targets is None else _needed(nodes, targets)
+    nodes, waiting, strays = _discover(list(buf), targets)
+    # Only nodes on a path to a target run.  When every leaf reached is a target (and
+    # all targets are leaves), that is every node: no need to work it out.
+    if targets is None or (not strays and all(t.__class__ is Value for t in targets)):
+        needed = None
+    else:
+        needed = _needed(nodes, targets)
     captured = {}
     anomaly = anomaly_mode.enabled
     free = not keep_graph
@@ -310,7 +315,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                 if targets is not None:
                     if n in targets:
                         captured[n] = g
-                    if n._mark is not needed:
+                    if needed is not None and n._mark is not needed:
                         continue  # not on a path to the requested inputs
                 s0 = n._s0
                 if s0 is _FREED:
@@ -351,9 +356,10 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     return captured
 
 
-def _discover(roots: list):
-    """Every node reachable from ``roots``, newest first, and ``waiting``: for the
-    leaves whose moment of completion someone can observe, how many edges reach them.
+def _discover(roots: list, targets: Optional[set] = None):
+    """Every node reachable from ``roots``, newest first; ``waiting``: for the
+    leaves whose moment of completion someone can observe, how many edges reach
+    them; and whether some leaf reached is not in ``targets`` (when given).
 
     An explicit stack: a graph a million nodes deep is fine.  Nodes are marked with
     a token unique to this walk (cheaper than a set).  A leaf with hooks is observed
@@ -363,11 +369,13 @@ def _discover(roots: list):
     """
     token = object()
     waiting = {}
+    strays = []
     for r in roots:
         r._mark = token
     nodes = list(roots)
     stack = list(roots)
     pop, push, keep, count = stack.pop, stack.append, nodes.append, waiting.get
+    look_at_leaves = targets is not None  # (else only leaves with hooks matter here)
 
     def visit(e) -> None:  # the general case: any edge of any node
         if e is None:
@@ -375,6 +383,8 @@ def _discover(roots: list):
         if e.__class__ is Value:
             if e._x is not None:
                 waiting[e] = count(e, 0) + 1
+            if targets is not None and e not in targets:
+                strays.append(e)
             return
         if e.__class__ is OutputNr:
             e = e.node
@@ -395,7 +405,7 @@ def _discover(roots: list):
         e = n._e0
         if e is not None:
             if e.__class__ is Value:
-                if e._x is not None:
+                if e._x is not None or look_at_leaves:
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
@@ -406,7 +416,7 @@ def _discover(roots: list):
         e = n._e1
         if e is not None:
             if e.__class__ is Value:
-                if e._x is not None:
+                if e._x is not None or look_at_leaves:
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
@@ -421,7 +431,7 @@ def _discover(roots: list):
                 if e.__class__ is Value:
                     waiting[e] = count(e, 0) + 1
     nodes.sort(key=_by_newest, reverse=True)
-    return nodes, waiting
+    return nodes, waiting, bool(strays)
 
 
 def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_args) -> None:
