@@ -439,6 +439,9 @@ class CopyBackwards(Node):
     """z = a   (the copy stored in .grad by backward(create_graph=True))"""
     __slots__ = ()
     _saves = False
+
+    def name(self) -> str:
+        return "torch::autograd::CopyBackwards"  # what torch's name() says, word for word
     vjp = staticmethod(lambda g, _a, _b: (g,))
 
 
@@ -695,7 +698,7 @@ class Value:
         d = repr(self._data)
         node = self.grad_fn
         if node is not None:
-            return f"Value({d}, grad_fn=<{node.name()}>)"
+            return f"Value({d}, grad_fn=<{type(node).__name__}>)"
         if self._rg:
             return f"Value({d}, requires_grad=True)"
         return f"Value({d})"
