@@ -14,7 +14,7 @@ from .autograd import backward, grad
 from .function import Function, once_differentiable
 from .checks import (GradcheckError, detect_anomaly, gradcheck, gradgradcheck, is_anomaly_check_nan_enabled,
                      is_anomaly_enabled, set_detect_anomaly)
-from . import functional
+from . import functional  # noqa: F401  (engine.functional after `import engine`, as torch.autograd.functional)
 
 __all__ = [
     "Value", "grad", "backward", "Function", "once_differentiable",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import random
 import warnings
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Sequence, Union
 
 from . import autograd as _autograd
 from .autograd import grad

@@ -28,14 +28,8 @@ from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
     sys.path.append(str(Path(__file__).resolve().parent))
-REPO = str(Path(__file__).resolve().parents[2])
-
-
-def _use_checkout():
-    """Import the engine from this checkout, installed or not (MkDocs resets sys.path after loading hooks)."""
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
 import mdblocks  # noqa: E402
+from mdblocks import use_checkout  # noqa: E402
 
 _SVG_CACHE: dict[str, str] = {}
 _PENDING: dict[str, str] = {}   # placeholder token -> figure HTML
@@ -46,7 +40,7 @@ CODE_TITLE = {"en": "Code that drew this graph", "zh": "绘制此图的代码"}
 
 def run_graph_code(code: str, filename: str = "<graph>"):
     """Run a ``graph`` block and return the Digraph its last expression gives."""
-    _use_checkout()
+    use_checkout()
     tree = ast.parse(code, filename)
     if not tree.body or not isinstance(tree.body[-1], ast.Expr):
         raise ValueError(f"{filename}: a graph block must end with an expression giving a graphviz.Digraph")

@@ -24,21 +24,14 @@ from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
     sys.path.append(str(Path(__file__).resolve().parent))
-REPO = str(Path(__file__).resolve().parents[2])
-
-
-def _use_checkout():
-    """Import the engine from this checkout, installed or not (MkDocs resets sys.path after loading hooks)."""
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
 import mdblocks  # noqa: E402
+from mdblocks import ROOT, use_checkout  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve(dotted: str):
     """Import the longest module prefix of ``dotted`` and walk the rest as attributes."""
-    _use_checkout()
+    use_checkout()
     parts = dotted.split(".")
     obj = None
     for cut in range(len(parts), 0, -1):
