@@ -262,3 +262,15 @@ def test_micrograd_demo_plot_without_matplotlib_says_what_to_install(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == "--plot needs matplotlib: pip install 'twicegrad[plot]' (or pip install matplotlib)"
     assert not (tmp_path / "m.png").exists()
+
+
+def test_micrograd_demo_draws_its_decision_boundary(tmp_path):
+    """``--plot out.png`` writes a real PNG picture (matplotlib is in the test extra)."""
+    out = tmp_path / "boundary.png"
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, "micrograd_demo.py"), "--steps", "2", "--plot", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 200 and height >= 200
