@@ -656,6 +656,8 @@ class Value:
         n = _number(data)
         if n is NotImplemented:
             raise TypeError(f"Value() data must be a real number (int or float), got {type(data).__name__}")
+        if requires_grad.__class__ is not bool:
+            raise TypeError(f"Value(): argument 'requires_grad' must be bool, not {type(requires_grad).__name__}")
         if requires_grad and n.__class__ is not float:
             raise RuntimeError("Only Values of floating point and complex dtype can require gradients")
         self._data = n
@@ -710,10 +712,15 @@ class Value:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
+        if flag.__class__ is not bool:
+            raise RuntimeError("requires_grad must be a bool")
         self._set_requires_grad(flag, "only Values of floating point and complex dtype can require gradients")
 
     def requires_grad_(self, requires_grad: bool = True) -> "Value":
         """Set ``requires_grad`` in place (leaves only) and return self."""
+        if requires_grad.__class__ is not bool:
+            raise TypeError("requires_grad_(): argument 'requires_grad' (position 1) must be bool, "
+                            f"not {type(requires_grad).__name__}")
         self._set_requires_grad(requires_grad, "only Values of floating point dtype can require gradients")
         return self
 

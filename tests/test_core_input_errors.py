@@ -141,6 +141,26 @@ def test_set_grad_enabled_needs_a_bool(differ):
     differ.check(prog)
 
 
+@pytest.mark.parametrize("flag", ["yes", 1, None], ids=repr)
+def test_requires_grad_needs_a_bool(flag):
+    """torch's three ways of asking, three messages (the constructor's names torch's
+    own ``tensor()``; the engine's says ``Value()``)."""
+    import torch
+
+    def message(f):
+        with pytest.raises((TypeError, RuntimeError)) as info:
+            f()
+        return info.type, str(info.value)
+
+    def assign(t):
+        t.requires_grad = flag
+
+    t_type, t_msg = message(lambda: torch.tensor(2.0, requires_grad=flag))
+    assert message(lambda: Value(2.0, requires_grad=flag)) == (t_type, t_msg.replace("tensor()", "Value()"))
+    assert message(lambda: Value(2.0).requires_grad_(flag)) == message(lambda: torch.tensor(2.0).requires_grad_(flag))
+    assert message(lambda: assign(Value(2.0))) == message(lambda: assign(torch.tensor(2.0)))
+
+
 NUMPY = [np.float64(2.5), np.float32(2.5), np.int64(-3), np.int32(4), np.int8(2), np.float16(0.5)]
 
 
