@@ -116,20 +116,15 @@ class BackwardFunction(Node):
             )
         out = []
         for i, (r, is_value) in enumerate(zip(result, self._arg_is_value)):
-            if r is not None and r.__class__ is not Value:
-                if not is_value:
-                    raise RuntimeError(
-                        f"function {self.name()} returned a gradient different than None at position "
-                        f"{i + 1}, but the corresponding forward input was not a Value"
-                    )
-                raise RuntimeError(f"expected Value or None (got {type(r).__name__})")
-            if is_value:
-                out.append(r if r is None or graph else r._data)
-            elif r is not None:
+            if r is not None and not is_value:
                 raise RuntimeError(
                     f"function {self.name()} returned a gradient different than None at position "
                     f"{i + 1}, but the corresponding forward input was not a Value"
                 )
+            if r is not None and r.__class__ is not Value:
+                raise RuntimeError(f"expected Value or None (got {type(r).__name__})")
+            if is_value:
+                out.append(r if r is None or graph else r._data)
         return out
 
 
