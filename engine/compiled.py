@@ -474,22 +474,25 @@ class _Trace:
         self.captured_edges = tuple((v._node or v) if v._rg else None for v in captured)
         self.out_rg = out._rg
         backward_lines, saved = _backward_source(rec, out)
-        saved_text = "".join(f"{s}, " for s in saved)
         head = [f"def forward({', '.join(f'i{k}' for k in range(n_args))}):"]
         if captured:
             flags = " and ".join(f"{'' if v._rg else 'not '}p{k}._rg" for k, v in enumerate(captured))
-            head.append(f"    if not ({flags}): return None  # guard: requires_grad of p0...")
-            head += [f"    i{n_args + k} = p{k}._data" for k in range(len(captured))]
+            head.append(f"    if not ({flags}): return None  # guard: requires_grad as when traced")
+            head += [f"    i{n_args + k} = p{k}._data  # a Value read, not passed" for k in range(len(captured))]
         forward_source = "\n".join(head + [f"    {line}" for line in rec.lines]
-                                   + [f"    return {out._var}, ({saved_text})"])
-        backward_source = "\n".join(
-            ["def backward(g, saved):"] + ([f"    {saved_text}= saved"] if saved else []) + backward_lines)
+                                   + [f"    return {out._var}, {_tuple(saved)}"])
+        unpack = [f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved"] if saved else []
+        backward_source = "\n".join(["def backward(g, saved):"] + unpack + backward_lines)
         self.source = forward_source + "\n\n" + backward_source + "\n"
         namespace = dict(_GLOBALS, **rec.consts)
         namespace.update((f"p{k}", v) for k, v in enumerate(captured))
         exec(builtins.compile(self.source, "<engine.compile>", "exec"), namespace)
         self.forward = namespace["forward"]
         self.backward = namespace["backward"]
+
+
+def _tuple(items: list) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 def _backward_source(rec: _Recorder, out: "Tracer"):
@@ -520,7 +523,7 @@ def _backward_source(rec: _Recorder, out: "Tracer"):
             lines.append(f"    {new} = {expr}" if old is None else f"    {new} = {old} + {expr}")
             grad[target] = new
     results = [grad.get(f"i{k}") if rec.rg[f"i{k}"] else None for k in range(len(rec.inputs))]
-    lines.append(f"    return ({''.join(f'{r}, ' for r in results)})")
+    lines.append(f"    return {_tuple([str(r) for r in results])}")
     order = [f"i{k}" for k in range(len(rec.inputs))] + [f"v{k}" for k in range(rec.n)]
     return lines, [v for v in order if v in used]
 

@@ -504,3 +504,19 @@ def test_tracing_state_does_not_leak_after_an_exception():
         c(Value(1.0))
     assert c(Value(-1.0)).item() == -1.0
     assert (Value(2.0) * 3).item() == 6.0  # the engine itself is untouched
+
+
+# ---------------------------------------------------------------------------------
+# The docs page, in both languages
+# ---------------------------------------------------------------------------------
+
+def test_the_compiling_page_has_the_same_anchors_and_code_in_both_languages():
+    import pathlib
+    import re
+    docs = pathlib.Path(__file__).resolve().parents[1] / "docs"
+    pages = [(docs / name).read_text(encoding="utf-8") for name in ("compiling.md", "compiling.zh.md")]
+    anchors = [re.findall(r"^#+ .*\{ #([\w-]+) \}$", page, re.M) for page in pages]
+    headings = [re.findall(r"^#+ ", page, re.M) for page in pages]
+    assert anchors[0] == anchors[1] and len(anchors[0]) == len(headings[0]) == len(headings[1])
+    code = [re.findall(r"^```.*?^```", page, re.M | re.S) for page in pages]
+    assert code[0] == code[1] and len(code[0]) >= 5
