@@ -6,8 +6,10 @@ The reference is "twicegrad" (the eager engine).
 
 - "twicegrad": micrograd's demo step on the eager engine: MLP 2-16-16-1 (tanh), 100
   samples, forward loss, zero grads, backward, SGD update (as bench.py's mlp case);
-- "twicegrad-compiled": the same step with the per-sample loss compiled by
-  ``engine.compile`` (traced in the factory: tracing is setup, not the step);
+- "twicegrad-compiled": the same step with the per-sample loss and the L2 term
+  compiled by ``engine.compile`` (traced in the factory: tracing is setup, not the
+  step).  The L2 term reads the parameters alone, so they are passed as arguments.
+  The loss and every gradient are the eager ones bit for bit;
 - "floats": the same forward pass in plain Python floats, the floor.
 """
 
@@ -66,10 +68,14 @@ def _engine_setup():
     return layers, params, inputs, y
 
 
-def _engine_step(sample_loss, params, inputs, y):
+def l2(*params):
+    return 1e-4 * sum(p * p for p in params)
+
+
+def _engine_step(sample_loss, l2, params, inputs, y):
     def run():
         data_loss = sum(sample_loss(x, yi) for x, yi in zip(inputs, y)) * (1.0 / len(y))
-        loss = data_loss + 1e-4 * sum(p * p for p in params)
+        loss = data_loss + l2(*params)
         for p in params:
             p.grad = None
         loss.backward()
@@ -81,7 +87,7 @@ def _engine_step(sample_loss, params, inputs, y):
 
 def eager():
     layers, params, inputs, y = _engine_setup()
-    return _engine_step(lambda x, yi: (1 + -yi * forward(layers, x)).relu(), params, inputs, y)
+    return _engine_step(lambda x, yi: (1 + -yi * forward(layers, x)).relu(), l2, params, inputs, y)
 
 
 def compiled():
@@ -93,7 +99,9 @@ def compiled():
 
     for x, yi in zip(inputs[:2], y[:2]):  # trace both labels (yi is a number: part of the key)
         sample_loss(x, yi)
-    return _engine_step(sample_loss, params, inputs, y)
+    compiled_l2 = engine.compile(l2)
+    compiled_l2(*params)
+    return _engine_step(sample_loss, compiled_l2, params, inputs, y)
 
 
 def floats():
