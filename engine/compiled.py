@@ -38,7 +38,7 @@ import warnings
 from typing import Any, Callable, Optional
 
 from . import floats as F
-from .autograd import anomaly_mode
+from .checks import is_anomaly_enabled
 from .grad_mode import state as _grad_mode
 from .value import FREED_MESSAGE, Node, NodeMeta, Value, _next_seq, _number, make_value
 
@@ -573,6 +573,8 @@ class CompiledFunction:
 
     def __init__(self, fn: Callable):
         functools.update_wrapper(self, fn)
+        self.__wrapped__ = fn
+        self._name = getattr(fn, "__name__", type(fn).__name__)
         self._cache = {}  # key -> list of _Trace (several when guards split the cases)
         self._latest: Optional[_Trace] = None
         self._count = 0
@@ -583,7 +585,7 @@ class CompiledFunction:
     def source(self) -> str:
         """The generated forward and backward of the latest trace, as Python source."""
         if self._latest is None:
-            raise RuntimeError(f"{self.__name__} has not been traced yet: call it once first")
+            raise RuntimeError(f"{self._name} has not been traced yet: call it once first")
         return self._latest.source
 
     @property
@@ -601,8 +603,8 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         if kwargs:
-            raise TypeError(f"compiled function {self.__name__} takes positional arguments only")
-        if anomaly_mode.enabled:
+            raise TypeError(f"compiled function {self._name} takes positional arguments only")
+        if is_anomaly_enabled():
             return self.__wrapped__(*args)  # anomaly mode wants real nodes to point at
         values, key = _flatten(args)
         key = (key, _grad_mode.enabled)
@@ -614,7 +616,7 @@ class CompiledFunction:
             if self._count >= MAX_TRACES and self._guards:
                 if not self._gave_up:
                     self._gave_up = True
-                    warnings.warn(f"{self.__name__} was traced {MAX_TRACES} times; new cases now run eagerly. "
+                    warnings.warn(f"{self._name} was traced {MAX_TRACES} times; new cases now run eagerly. "
                                   "Pass changing numbers as Values, not Python numbers.", TracerWarning, stacklevel=2)
                 return self.__wrapped__(*args)
             t, out = self._trace(args, values)
@@ -685,12 +687,12 @@ class TracedFunction(CompiledFunction):
 
     def __call__(self, *args, **kwargs):
         if kwargs:
-            raise TypeError(f"traced function {self.__name__} takes positional arguments only")
+            raise TypeError(f"traced function {self._name} takes positional arguments only")
         values, key = _flatten(args)
         key = (key, _grad_mode.enabled)
         if key != self._key:
             raise ValueError(
-                f"{self.__name__} was traced for other inputs (how many Values, which require grad, "
+                f"{self._name} was traced for other inputs (how many Values, which require grad, "
                 "which numbers, or grad mode differ); trace it again, or use engine.compile, which traces "
                 "each new structure")
         return _run(self._latest, values)

@@ -520,3 +520,13 @@ def test_the_compiling_page_has_the_same_anchors_and_code_in_both_languages():
     assert anchors[0] == anchors[1] and len(anchors[0]) == len(headings[0]) == len(headings[1])
     code = [re.findall(r"^```.*?^```", page, re.M | re.S) for page in pages]
     assert code[0] == code[1] and len(code[0]) >= 5
+
+
+def test_a_module_compiles_and_errors_name_it():
+    random.seed(3)
+    model = MLP(2, [3, 1])
+    compiled = engine.compile(model)
+    with pytest.raises(RuntimeError, match="MLP has not been traced yet"):
+        compiled.source
+    x = [Value(0.5), Value(-1.0)]
+    assert compiled(x).item() == model(x).item()
