@@ -33,6 +33,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import sys
 import threading
 import warnings
 from typing import Any, Callable, Optional
@@ -40,7 +41,8 @@ from typing import Any, Callable, Optional
 from . import floats as F
 from .checks import is_anomaly_enabled
 from .grad_mode import state as _grad_mode
-from .value import FREED_MESSAGE, Node, NodeMeta, Value, _next_seq, _number, make_value
+from .function import Function
+from .value import FREED_MESSAGE, Node, NodeMeta, OutputNr, Value, _next_seq, _number, make_value
 
 __all__ = ["compile", "trace", "CompiledFunction", "TracedFunction", "CompiledFunctionBackward", "TracerWarning"]
 
@@ -178,18 +180,18 @@ class _Recorder:
     def __init__(self, guards: bool, start_seq: int):
         self.guards = guards  # False for ``trace``: warn instead of guarding
         self.start_seq = start_seq
-        self.inputs = []  # Values (or numbers) read: one slot each, deduplicated by identity
+        self.inputs = []  # the Values read: one slot each, deduplicated by identity
         self.slot_of = {}  # id(Value) -> its Tracer
         self.lines = []  # forward source, one assignment (or guard) per line
-        self.ops = []  # (kind, out_var, a_var, b_var_or_const, a_rg, b_rg)
+        self.ops = []  # (kind, out_var, a_var, b_text, b_is_var, a_rg, b_rg) of ops that require grad
         self.consts = {}  # name -> number for constants without an exact literal
         self.rg = {}  # var -> requires grad
         self.n = 0
         self.warned = False
 
     # -- variables -----------------------------------------------------------------------
-    def input(self, v, rg: bool) -> "Tracer":
-        t = Tracer(self, f"i{len(self.inputs)}", v._data if v.__class__ is Value else v, rg)
+    def input(self, v: Value, rg: bool) -> "Tracer":
+        t = Tracer(self, f"i{len(self.inputs)}", v._data, rg)
         self.inputs.append(v)
         self.rg[t._var] = rg
         return t
@@ -198,7 +200,7 @@ class _Recorder:
         """A Value the function reached without receiving it: an input of the node too."""
         t = self.slot_of.get(id(v))
         if t is None:
-            node = v._node
+            node = v._node.node if v._node.__class__ is OutputNr else v._node
             if node is not None and node._seq > self.start_seq:
                 raise RuntimeError(
                     f"the compiled function computed {v!r} from Values that are neither its "
@@ -223,6 +225,11 @@ class _Recorder:
         b_text = b._var if b_is_var else b.text if b is not None else None
         a_rg, b_rg = a._rg, (b._rg if b_is_var else False)
         rg = (a_rg or b_rg) and _grad_mode.enabled
+        if (a_rg or b_rg) and not rg and _inside_custom_function():
+            raise RuntimeError(
+                "a custom Function's apply() cannot run inside a compiled function: its backward "
+                "is user code the trace cannot write out. Call it outside the compiled function, "
+                "or call the eager function (compiled_fn.__wrapped__).")
         var = f"v{self.n}"
         self.n += 1
         self.lines.append(f"{var} = {_FORWARD[kind].format(a=a._var, b=b_text)}")
@@ -243,6 +250,19 @@ class _Recorder:
                 f"{what} while tracing: the trace records the branch taken now and will take it "
                 "for every input. Use engine.compile (which guards the condition and traces "
                 "again when it changes) if the result can differ.", TracerWarning, stacklevel=4)
+
+
+_APPLY_CODE = Function.apply.__func__.__code__
+
+
+def _inside_custom_function() -> bool:
+    """Whether ``Function.apply`` is on the stack (it turns grad mode off for forward)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code is _APPLY_CODE:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _unwrap(rec: _Recorder, other):

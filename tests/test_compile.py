@@ -530,3 +530,28 @@ def test_a_module_compiles_and_errors_name_it():
         compiled.source
     x = [Value(0.5), Value(-1.0)]
     assert compiled(x).item() == model(x).item()
+
+
+def test_a_custom_function_inside_raises_instead_of_dropping_its_gradient():
+    class Double(engine.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+    with pytest.raises(RuntimeError, match="custom Function's apply\\(\\) cannot run inside a compiled function"):
+        engine.compile(lambda x: Double.apply(x) + x)(Value(1.0, requires_grad=True))
+    with engine.no_grad():  # grad mode off by the user is fine: nothing to differentiate
+        assert engine.compile(lambda x: x * 3)(Value(1.0, requires_grad=True)).requires_grad is False
+
+
+def test_no_grad_inside_the_function_stops_the_gradient_as_eagerly():
+    results = []
+    for f in (lambda x: x * x + engine.no_grad()(lambda: x * 3)(),
+              engine.compile(lambda x: x * x + engine.no_grad()(lambda: x * 3)())):
+        x = Value(2.0, requires_grad=True)
+        f(x).backward()
+        results.append(bits(x.grad))
+    assert results[0] == results[1] == "4.0"
