@@ -639,7 +639,7 @@ class CompiledFunction:
                     warnings.warn(f"{self._name} was traced {MAX_TRACES} times; new cases now run eagerly. "
                                   "Pass changing numbers as Values, not Python numbers.", TracerWarning, stacklevel=2)
                 return self.__wrapped__(*args)
-            t, out = self._trace(args, values)
+            t = self._trace(args, values)
             self._cache.setdefault(key, []).append(t)
         result = _run(t, values)
         assert result is not None, "a fresh trace failed its own guards"
@@ -658,7 +658,7 @@ class CompiledFunction:
         t = _Trace(rec, out, len(values))
         self._latest = t
         self._count += 1
-        return t, out
+        return t
 
 
 def _rebuild(args, tracers: dict) -> list:
@@ -715,7 +715,11 @@ class TracedFunction(CompiledFunction):
                 f"{self._name} was traced for other inputs (how many Values, which require grad, "
                 "which numbers, or grad mode differ); trace it again, or use engine.compile, which traces "
                 "each new structure")
-        return _run(self._latest, values)
+        result = _run(self._latest, values)
+        if result is None:
+            raise RuntimeError(f"a Value {self._name} reads (not an argument) changed requires_grad since it "
+                               "was traced; trace it again, or use engine.compile, which traces again by itself")
+        return result
 
 
 def compile(fn: Callable) -> CompiledFunction:

@@ -554,3 +554,12 @@ def test_no_grad_inside_the_function_stops_the_gradient_as_eagerly():
         f(x).backward()
         results.append(bits(x.grad))
     assert results[0] == results[1] == "4.0"
+
+
+def test_trace_says_when_a_parameter_changed_requires_grad():
+    w = Value(2.0, requires_grad=True)
+    f = engine.trace(lambda x: x * w, Value(1.0))
+    assert f(Value(3.0)).item() == 6.0
+    w.requires_grad = False
+    with pytest.raises(RuntimeError, match="changed requires_grad since it was traced"):
+        f(Value(3.0))
