@@ -14,6 +14,7 @@ from .autograd import backward, grad
 from .function import Function, once_differentiable
 from .checks import (GradcheckError, detect_anomaly, gradcheck, gradgradcheck, is_anomaly_check_nan_enabled,
                      is_anomaly_enabled, set_detect_anomaly)
+from .compiled import compile, trace  # noqa: A004  (engine.compile, as torch.compile)
 from . import functional  # noqa: F401  (engine.functional after `import engine`, as torch.autograd.functional)
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "gradcheck", "gradgradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly",
     "is_anomaly_enabled", "is_anomaly_check_nan_enabled",
+    "compile", "trace",
 ]

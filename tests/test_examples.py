@@ -274,3 +274,16 @@ def test_micrograd_demo_draws_its_decision_boundary(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width >= 200 and height >= 200
+
+
+def test_micrograd_demo_compiled_trains_to_the_same_losses_bit_for_bit():
+    """``--compiled``: the compiled run's losses are the eager run's, digit for digit
+    (repr of a float round-trips: equal text is equal bits), and both timings print."""
+    steps = ("--steps", "4")
+    step_line = r"^step (\d+) loss (\S+), accuracy (\S+)%"
+    eager = re.findall(step_line, run_script("micrograd_demo.py", *steps), re.M)
+    out = run_script("micrograd_demo.py", *steps, "--compiled")
+    compiled = re.findall(step_line, out, re.M)
+    assert len(eager) == 4 and compiled == eager
+    assert "compiled losses equal the eager ones bit for bit: True" in out
+    assert re.search(r"^mean time per step: eager [\d.]+ ms, compiled [\d.]+ ms", out, re.M)

@@ -1,0 +1,763 @@
+"""Compiled mode: trace a function once, replay it as straight-line Python.
+
+The eager engine pays for bookkeeping on every operation: a Value, a node, a
+dispatch.  ``compile`` records the operations of one call instead, writes them out as
+two plain Python functions on floats (the forward, and the backward with the same
+derivative formulas and the same order of accumulation as the eager engine, so the
+gradients are bit for bit the eager ones), and from then on runs those.  To the rest
+of the engine a call is ONE node, ``CompiledFunctionBackward``, with an edge to every
+Value the function read: its arguments and the parameters it closes over.
+
+>>> import engine
+>>> w = engine.Value(3.0, requires_grad=True)
+>>> @engine.compile
+... def f(x):
+...     return (w * x + 1).tanh()
+>>> x = engine.Value(0.5, requires_grad=True)
+>>> y = f(x); y.grad_fn.name()
+'CompiledFunctionBackward'
+>>> y.backward()
+>>> gx, gw = engine.grad(f.__wrapped__(x), [x, w])   # the eager function, for comparison
+>>> (x.grad.item(), w.grad.item()) == (gx.item(), gw.item())
+True
+>>> print(f.source.splitlines()[0])
+def forward(i0):
+
+A comparison or ``bool()`` on a Value while tracing becomes a *guard*: a later call
+whose numbers take the other branch is traced again.  ``trace`` records one path and
+no guards (like ``torch.jit.trace``) and warns when the function branches on a Value.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import math
+import sys
+import threading
+import warnings
+from typing import Any, Callable, Optional
+
+from . import floats as F
+from .checks import is_anomaly_enabled
+from .grad_mode import state as _grad_mode
+from .function import Function
+from .value import FREED_MESSAGE, Node, NodeMeta, OutputNr, Value, _next_seq, _number, make_value
+
+__all__ = ["compile", "trace", "CompiledFunction", "TracedFunction", "CompiledFunctionBackward", "TracerWarning"]
+
+#: A compiled function keeps at most this many traces; beyond it new cases run eagerly.
+MAX_TRACES = 8
+
+DOUBLE_BACKWARD_MESSAGE = (
+    "a compiled function does not support double backward (create_graph=True): its "
+    "backward is straight-line code on floats, not Values. Call the eager function "
+    "instead (compiled_fn.__wrapped__), which records a graph that can be differentiated again."
+)
+
+HOOK_MESSAGE = (
+    "{what} on an intermediate Value is not supported inside a compiled function: the "
+    "function is traced once and its intermediates do not exist as Values afterwards. "
+    "Register hooks on the inputs or on the compiled function's output, or call the "
+    "eager function (compiled_fn.__wrapped__)."
+)
+
+
+class TracerWarning(UserWarning):
+    """``trace`` met something a trace cannot replay faithfully (a branch on a Value)."""
+
+
+# ---------------------------------------------------------------------------------
+# The compiled node
+# ---------------------------------------------------------------------------------
+
+class CompiledFunctionBackward(Node):
+    """One call of a compiled function in the backward graph.
+
+    Its edges go to every Value the call read (arguments, then closed-over Values);
+    ``_run`` calls the generated backward on the floats the forward saved.  It speaks
+    the walk's protocol for multi-edge nodes (``_custom``, ``_next``, ``_run``), the
+    one ``engine.Function``'s nodes use.
+    """
+
+    __slots__ = ("_edges", "_backward", "_saved")
+    _custom = True
+
+    @property
+    def _next(self) -> tuple:
+        return self._edges
+
+    def _run(self, g, graph: bool, keep_graph: bool):
+        if graph:
+            raise RuntimeError(DOUBLE_BACKWARD_MESSAGE)
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED_MESSAGE)
+        if g is None:  # no gradient reached the output
+            return [None] * len(self._edges)
+        if not keep_graph:
+            self._saved = None
+        return self._backward(g, saved)
+
+
+def _make_node(edges: tuple, backward, saved) -> CompiledFunctionBackward:
+    node = object.__new__(CompiledFunctionBackward)
+    node._edges = edges
+    node._backward = backward
+    node._saved = saved
+    node._e0 = node._e1 = None
+    node._seq = _next_seq()
+    node._s0 = node._s1 = node._mark = None
+    node._meta = NodeMeta()  # never None: keeps the node off the walk's two-edge fast path
+    return node
+
+
+# ---------------------------------------------------------------------------------
+# Tracing: Tracer stands for a Value and writes one line per operation
+# ---------------------------------------------------------------------------------
+
+# Forward expressions, as value.py computes each op on the numbers.
+_FORWARD = {
+    "add": "{a} + {b}", "sub": "{a} - {b}", "rsub": "{b} - {a}", "mul": "{a} * {b}",
+    "div": "div({a}, {b})", "reciprocal": "div(1.0, {a})", "neg": "-{a}", "abs": "abs({a})",
+    "pow": "pow({a}, {b})", "pow_scalar": "pow_scalar({a}, {b})", "rpow": "pow({b}, {a})",
+    "exp": "exp({a})", "log": "log({a})", "tanh": "tanh({a})", "sigmoid": "sigmoid({a})",
+    "relu": "relu({a})", "sin": "sin({a})", "cos": "cos({a})", "sinh": "sinh({a})",
+    "cosh": "cosh({a})", "sqrt": "sqrt({a})",
+}
+
+# Backward: for each op, the node class of value.py it stands for and one expression
+# per input, written from that class's ``vjp`` on floats ({g} the output's gradient,
+# {a} {b} the inputs' numbers, {z} the result).  tests/test_compile.py checks every
+# class of value.py that a forward op can create is here.
+_BACKWARD = {
+    "add": ("AddBackward0", "{g}", "{g}"),
+    "sub": ("SubBackward0", "{g}", "-{g}"),
+    "rsub": ("RsubBackward1", "-{g}", None),
+    "mul": ("MulBackward0", "{g} * {b}", "{g} * {a}"),
+    "div": ("DivBackward0", "div({g}, {b})", "-{g} * div(div({a}, {b}), {b})"),
+    "reciprocal": ("ReciprocalBackward0", "-{g} * ({z} * {z})", None),
+    "neg": ("NegBackward0", "-{g}", None),
+    "abs": ("AbsBackward0", "{g} * ((0 < {a}) - ({a} < 0))", None),
+    "pow": ("PowBackward1", "(0.0 if {b} == 0 else {g} * ({b} * pow({a}, {b} - 1)))",
+            "{g} * (0.0 if {a} == 0 and {b} >= 0 else pow({a}, {b}) * log({a}))"),
+    "pow_scalar": ("PowBackward0", "(0.0 if {b} == 0 else {g} * ({b} * pow_scalar({a}, {b} - 1)))", None),
+    "rpow": ("PowBackward2", "{g} * (0.0 if {b} == 0 and {a} >= 0 else pow({b}, {a}) * log({b}))", None),
+    "exp": ("ExpBackward0", "{g} * {z}", None),
+    "log": ("LogBackward0", "div({g}, {a})", None),
+    "tanh": ("TanhBackward0", "{g} * (1 - {z} * {z})", None),
+    "sigmoid": ("SigmoidBackward0", "{g} * (1 - {z}) * {z}", None),
+    "relu": ("ReluBackward0", "(0.0 if {z} <= 0 else {g})", None),
+    "sin": ("SinBackward0", "{g} * cos({a})", None),
+    "cos": ("CosBackward0", "{g} * -sin({a})", None),
+    "sinh": ("SinhBackward0", "{g} * cosh({a})", None),
+    "cosh": ("CoshBackward0", "{g} * sinh({a})", None),
+    "sqrt": ("SqrtBackward0", "div({g}, 2 * {z})", None),
+}
+
+#: The names the generated code calls: engine.floats, the eager engine's own arithmetic.
+_GLOBALS = {name: getattr(F, name) for name in (
+    "div", "pow", "pow_scalar", "exp", "log", "tanh", "sigmoid", "relu", "sin", "cos", "sinh", "cosh", "sqrt")}
+_GLOBALS["abs"] = builtins.abs
+
+#: The same expressions as functions, to compute each number while tracing.
+_COMPUTE = {kind: eval(f"lambda a, b: {text.format(a='a', b='b')}", dict(_GLOBALS)) for kind, text in _FORWARD.items()}
+
+
+class _Const:
+    """A number met while tracing: its text in the generated code, and its value."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, text: str, value):
+        self.text = text
+        self.value = value
+
+
+class _Recorder:
+    """What one trace has seen: inputs, forward lines, ops for the backward, guards."""
+
+    def __init__(self, guards: bool, start_seq: int):
+        self.guards = guards  # False for ``trace``: warn instead of guarding
+        self.start_seq = start_seq
+        self.inputs = []  # the Values read: one slot each, deduplicated by identity
+        self.slot_of = {}  # id(Value) -> its Tracer
+        self.lines = []  # forward source, one assignment (or guard) per line
+        self.ops = []  # (kind, out_var, a_var, b_text, b_is_var, a_rg, b_rg) of ops that require grad
+        self.consts = {}  # name -> number for constants without an exact literal
+        self.rg = {}  # var -> requires grad
+        self.n = 0
+        self.warned = False
+
+    # -- variables -----------------------------------------------------------------------
+    def input(self, v: Value, rg: bool) -> "Tracer":
+        t = Tracer(self, f"i{len(self.inputs)}", v._data, rg)
+        self.inputs.append(v)
+        self.rg[t._var] = rg
+        return t
+
+    def captured(self, v: Value) -> "Tracer":
+        """A Value the function reached without receiving it: an input of the node too."""
+        t = self.slot_of.get(id(v))
+        if t is None:
+            node = v._node.node if v._node.__class__ is OutputNr else v._node
+            if node is not None and node._seq > self.start_seq:
+                raise RuntimeError(
+                    f"the compiled function computed {v!r} from Values that are neither its "
+                    "arguments nor derived from them (for example a term on parameters alone); "
+                    "a trace cannot replay that. Compute it outside the compiled function, or "
+                    "pass the Values it needs as arguments."
+                )
+            t = self.slot_of[id(v)] = self.input(v, v._rg)
+        return t
+
+    def const(self, n) -> _Const:
+        if n.__class__ is int or (n.__class__ is float and math.isfinite(n)):
+            text = repr(n)
+            return _Const(f"({text})" if text.startswith("-") else text, n)
+        name = f"c{len(self.consts)}"
+        self.consts[name] = n
+        return _Const(name, n)
+
+    def op(self, kind: str, a: "Tracer", b=None) -> "Tracer":
+        """Record ``kind`` on tracer ``a`` and ``b`` (a Tracer, a constant, or None)."""
+        b_is_var = b.__class__ is Tracer
+        b_text = b._var if b_is_var else b.text if b is not None else None
+        a_rg, b_rg = a._rg, (b._rg if b_is_var else False)
+        rg = (a_rg or b_rg) and _grad_mode.enabled
+        if (a_rg or b_rg) and not rg and _inside_custom_function():
+            raise RuntimeError(
+                "a custom Function's apply() cannot run inside a compiled function: its backward "
+                "is user code the trace cannot write out. Call it outside the compiled function, "
+                "or call the eager function (compiled_fn.__wrapped__).")
+        var = f"v{self.n}"
+        self.n += 1
+        self.lines.append(f"{var} = {_FORWARD[kind].format(a=a._var, b=b_text)}")
+        data = _COMPUTE[kind](a._data, b._data if b_is_var else b.value if b is not None else None)
+        self.rg[var] = rg
+        if rg:
+            self.ops.append((kind, var, a._var, b_text, b_is_var, a_rg, b_rg))
+        return Tracer(self, var, data, rg)
+
+    # -- data-dependent Python ---------------------------------------------------------------
+    def branch(self, condition: str, taken: bool, what: str) -> None:
+        """The function branched on ``condition``: guard it, or warn (``trace``)."""
+        if self.guards:
+            self.lines.append(f"if {'not ' if taken else ''}({condition}): return None  # guard")
+        elif not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"{what} while tracing: the trace records the branch taken now and will take it "
+                "for every input. Use engine.compile (which guards the condition and traces "
+                "again when it changes) if the result can differ.", TracerWarning, stacklevel=4)
+
+
+_APPLY_CODE = Function.apply.__func__.__code__
+
+
+def _inside_custom_function() -> bool:
+    """Whether ``Function.apply`` is on the stack (it turns grad mode off for forward)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code is _APPLY_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _unwrap(rec: _Recorder, other):
+    """``other`` as a Tracer or a constant, or NotImplemented."""
+    k = other.__class__
+    if k is Tracer:
+        if other._rec is not rec:
+            raise RuntimeError("a Value from one trace was used in another (a tracer escaped its compiled function)")
+        return other
+    if k is Value:
+        return rec.captured(other)
+    n = _number(other)
+    return NotImplemented if n is NotImplemented else rec.const(n)
+
+
+class Tracer:
+    """Stands for a Value while a function is traced.  Arithmetic and math write one
+    line each; comparisons and ``bool()`` become guards; reading the number does too.
+    The number itself is computed alongside, so the function runs as it would eagerly."""
+
+    __slots__ = ("_rec", "_var", "_data", "_rg")
+    __array_ufunc__ = None
+
+    def __init__(self, rec: _Recorder, var: str, data, rg: bool):
+        self._rec = rec
+        self._var = var
+        self._data = data
+        self._rg = rg
+
+    def __repr__(self) -> str:
+        return f"Tracer({self._var}, {self._data!r})"
+
+    # -- arithmetic: the same dispatch as Value's --------------------------------------------
+    def _binary(self, kind, other):
+        o = _unwrap(self._rec, other)
+        if o is NotImplemented:
+            return NotImplemented
+        return self._rec.op(kind, self, o)
+
+    def _reflected(self, kind_for_value, kind_for_number, other):
+        """``other <op> self`` where ``other`` is not a Tracer."""
+        o = _unwrap(self._rec, other)
+        if o is NotImplemented:
+            return NotImplemented
+        if o.__class__ is Tracer:  # a Value: Value's own method runs with it first
+            return self._rec.op(kind_for_value, o, self)
+        return self._rec.op(kind_for_number, self, o)
+
+    def __add__(self, other):
+        return self._binary("add", other)
+
+    def __radd__(self, other):
+        return self._reflected("add", "add", other)
+
+    def __sub__(self, other):
+        return self._binary("sub", other)
+
+    def __rsub__(self, other):
+        return self._reflected("sub", "rsub", other)
+
+    def __mul__(self, other):
+        return self._binary("mul", other)
+
+    def __rmul__(self, other):
+        return self._reflected("mul", "mul", other)
+
+    def __truediv__(self, other):
+        return self._binary("div", other)
+
+    def __rtruediv__(self, other):
+        o = _unwrap(self._rec, other)
+        if o is NotImplemented:
+            return NotImplemented
+        if o.__class__ is Tracer:
+            return self._rec.op("div", o, self)
+        return self._rec.op("mul", self._rec.op("reciprocal", self), o)  # as Value: reciprocal, then * c
+
+    def __pow__(self, other):
+        o = _unwrap(self._rec, other)
+        if o is NotImplemented:
+            return NotImplemented
+        return self._rec.op("pow" if o.__class__ is Tracer else "pow_scalar", self, o)
+
+    def __rpow__(self, other):
+        return self._reflected("pow", "rpow", other)
+
+    def __neg__(self):
+        return self._rec.op("neg", self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self._rec.op("abs", self)
+
+    pow = __pow__
+    neg = __neg__
+    abs = __abs__
+
+    def exp(self):
+        return self._rec.op("exp", self)
+
+    def log(self):
+        return self._rec.op("log", self)
+
+    def tanh(self):
+        return self._rec.op("tanh", self)
+
+    def sigmoid(self):
+        return self._rec.op("sigmoid", self)
+
+    def relu(self):
+        return self._rec.op("relu", self)
+
+    def sin(self):
+        return self._rec.op("sin", self)
+
+    def cos(self):
+        return self._rec.op("cos", self)
+
+    def sinh(self):
+        return self._rec.op("sinh", self)
+
+    def cosh(self):
+        return self._rec.op("cosh", self)
+
+    def sqrt(self):
+        return self._rec.op("sqrt", self)
+
+    def detach(self) -> "Tracer":
+        return Tracer(self._rec, self._var, self._data, False)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    # -- what depends on the number: guards -----------------------------------------------------
+    def _compare(self, op: str, other):
+        o = _unwrap(self._rec, other)
+        if o is NotImplemented:
+            return NotImplemented
+        b_text, b_data = (o._var, o._data) if o.__class__ is Tracer else (o.text, o.value)
+        result = {"<": self._data < b_data, "<=": self._data <= b_data,
+                  ">": self._data > b_data, ">=": self._data >= b_data}[op]
+        self._rec.branch(f"{self._var} {op} {b_text}", result, "A comparison of Values")
+        return result
+
+    def __lt__(self, other):
+        return self._compare("<", other)
+
+    def __le__(self, other):
+        return self._compare("<=", other)
+
+    def __gt__(self, other):
+        return self._compare(">", other)
+
+    def __ge__(self, other):
+        return self._compare(">=", other)
+
+    __hash__ = object.__hash__  # by identity, like Value (== is identity too)
+
+    def __bool__(self) -> bool:
+        result = bool(self._data)
+        self._rec.branch(self._var, result, "bool() of a Value")
+        return result
+
+    def _number(self, convert, what: str):
+        n = convert(self._data)
+        rec = self._rec
+        if rec.guards:
+            rec.lines.append(f"if {convert.__name__}({self._var}) != {rec.const(n).text}: return None  # guard")
+        elif not rec.warned:
+            rec.warned = True
+            warnings.warn(f"{what} while tracing: the trace records this number as a constant.",
+                          TracerWarning, stacklevel=3)
+        return n
+
+    def item(self):
+        return self._number(_identity, "Reading a Value's number (item)")
+
+    @property
+    def data(self):
+        return self._number(_identity, "Reading a Value's number (.data)")
+
+    def __float__(self) -> float:
+        return self._number(float, "float() of a Value")
+
+    def __int__(self) -> int:
+        return self._number(int, "int() of a Value")
+
+    # -- what a trace cannot do -------------------------------------------------------------------
+    def register_hook(self, hook):
+        raise RuntimeError(HOOK_MESSAGE.format(what="register_hook"))
+
+    def retain_grad(self):
+        raise RuntimeError(HOOK_MESSAGE.format(what="retain_grad"))
+
+    def __getattr__(self, name: str):
+        if hasattr(Value, name):
+            raise RuntimeError(
+                f"Value.{name} is not supported inside a compiled function (engine.compile traces the "
+                "arithmetic only); call the eager function (compiled_fn.__wrapped__) instead.")
+        raise AttributeError(f"'Value' object has no attribute '{name}'")
+
+
+def _identity(x):
+    return x
+
+
+_identity.__name__ = ""  # a guard on the number reads "if (v3) != 2.0"
+
+
+# ---------------------------------------------------------------------------------
+# Code generation
+# ---------------------------------------------------------------------------------
+
+class _Trace:
+    """One trace turned into code: ``forward(*numbers) -> (out, saved) or None`` (None:
+    a guard failed) and ``backward(g, saved) -> one gradient (or None) per input``.
+    The arguments' numbers are passed in; the captured Values (``p0``, ``p1``, ...)
+    are read by the forward itself, after a guard that they still require grad as
+    when traced."""
+
+    __slots__ = ("n_args", "captured", "captured_edges", "forward", "backward", "source", "out_rg")
+
+    def __init__(self, rec: _Recorder, out: "Tracer", n_args: int):
+        self.n_args = n_args
+        self.captured = captured = rec.inputs[n_args:]
+        self.captured_edges = tuple((v._node or v) if v._rg else None for v in captured)
+        self.out_rg = out._rg
+        backward_lines, saved = _backward_source(rec, out)
+        head = [f"def forward({', '.join(f'i{k}' for k in range(n_args))}):"]
+        if captured:
+            flags = " and ".join(f"{'' if v._rg else 'not '}p{k}._rg" for k, v in enumerate(captured))
+            head.append(f"    if not ({flags}): return None  # guard: requires_grad as when traced")
+            head += [f"    i{n_args + k} = p{k}._data  # a Value read, not passed" for k in range(len(captured))]
+        forward_source = "\n".join(head + [f"    {line}" for line in rec.lines]
+                                   + [f"    return {out._var}, {_tuple(saved)}"])
+        unpack = [f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved"] if saved else []
+        backward_source = "\n".join(["def backward(g, saved):"] + unpack + backward_lines)
+        self.source = forward_source + "\n\n" + backward_source + "\n"
+        namespace = dict(_GLOBALS, **rec.consts)
+        namespace.update((f"p{k}", v) for k, v in enumerate(captured))
+        exec(builtins.compile(self.source, "<engine.compile>", "exec"), namespace)
+        self.forward = namespace["forward"]
+        self.backward = namespace["backward"]
+
+
+def _tuple(items: list) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _backward_source(rec: _Recorder, out: "Tracer"):
+    """The backward's lines, nodes newest first, each input's contributions summed in
+    the order the eager walk delivers them; and the forward variables it reads."""
+    lines = []
+    grad = {out._var: "g"} if out._rg else {}  # var -> the name holding its gradient so far
+    used = set()
+    for kind, var, a, b, b_is_var, a_rg, b_rg in reversed(rec.ops):
+        g = grad.get(var)
+        if g is None:
+            continue  # no gradient reaches this op
+        cls, da, db = _BACKWARD[kind]
+        names = {"g": g, "a": a, "b": b, "z": var}
+        lines.append(f"    # {cls}")
+        for target, template, rg in ((a, da, a_rg), (b, db, b_rg)):
+            if not rg or template is None:
+                continue
+            expr = template.format(**names)
+            for placeholder, name in (("{a}", a), ("{b}", b if b_is_var else None), ("{z}", var)):
+                if name is not None and placeholder in template:
+                    used.add(name)
+            old = grad.get(target)
+            if old is None and expr.isidentifier():
+                grad[target] = expr  # a gradient passed on as it is: no line
+                continue
+            new = f"g_{target}"
+            lines.append(f"    {new} = {expr}" if old is None else f"    {new} = {old} + {expr}")
+            grad[target] = new
+    results = [grad.get(f"i{k}") if rec.rg[f"i{k}"] else None for k in range(len(rec.inputs))]
+    lines.append(f"    return {_tuple([str(r) for r in results])}")
+    order = [f"i{k}" for k in range(len(rec.inputs))] + [f"v{k}" for k in range(rec.n)]
+    return lines, [v for v in order if v in used]
+
+
+# ---------------------------------------------------------------------------------
+# Calling: the cache, the key, the node
+# ---------------------------------------------------------------------------------
+
+def _flatten(args) -> tuple:
+    """The Values and numbers of ``args`` (lists and tuples opened, no recursion), and
+    the key of their structure: which are Values (and which are the same Value), which
+    require grad, and the constants' values."""
+    flat, key, seen = [], [], {}
+    stack = [iter(args)]
+    while stack:
+        for a in stack[-1]:
+            k = a.__class__
+            if k is Value:
+                key.append(seen.setdefault(id(a), len(seen)) if a._rg else ~seen.setdefault(id(a), len(seen)))
+                if len(seen) > len(flat):
+                    flat.append(a)
+            elif k is list or k is tuple:
+                key.append("(" if k is tuple else "[")
+                stack.append(iter(a))
+                break
+            else:
+                n = _number(a)
+                if n is NotImplemented:
+                    raise TypeError(
+                        "a compiled function takes Values, numbers, and lists or tuples of them; "
+                        f"got {type(a).__name__}")
+                key.append((n.__class__, n))
+        else:
+            stack.pop()
+            key.append(")")
+    return flat, tuple(key)
+
+
+class CompiledFunction:
+    """What ``engine.compile`` returns: call it like the function.
+
+    ``source`` is the generated code of the latest trace; ``__wrapped__`` the eager
+    function; ``reset()`` forgets every trace.
+    """
+
+    _guards = True
+
+    def __init__(self, fn: Callable):
+        functools.update_wrapper(self, fn)
+        self.__wrapped__ = fn
+        self._name = getattr(fn, "__name__", type(fn).__name__)
+        self._cache = {}  # key -> list of _Trace (several when guards split the cases)
+        self._latest: Optional[_Trace] = None
+        self._count = 0
+        self._lock = threading.RLock()
+        self._gave_up = False
+
+    @property
+    def source(self) -> str:
+        """The generated forward and backward of the latest trace, as Python source."""
+        if self._latest is None:
+            raise RuntimeError(f"{self._name} has not been traced yet: call it once first")
+        return self._latest.source
+
+    @property
+    def traces(self) -> int:
+        """How many times the function has been traced."""
+        return self._count
+
+    def reset(self) -> None:
+        """Forget every trace (after replacing, not updating, a Value the function reads)."""
+        with self._lock:
+            self._cache.clear()
+            self._latest = None
+            self._count = 0
+            self._gave_up = False
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(f"compiled function {self._name} takes positional arguments only")
+        if is_anomaly_enabled():
+            return self.__wrapped__(*args)  # anomaly mode wants real nodes to point at
+        values, key = _flatten(args)
+        key = (key, _grad_mode.enabled)
+        for t in self._cache.get(key, ()):
+            result = _run(t, values)
+            if result is not None:
+                return result
+        with self._lock:
+            if self._count >= MAX_TRACES and self._guards:
+                if not self._gave_up:
+                    self._gave_up = True
+                    warnings.warn(f"{self._name} was traced {MAX_TRACES} times; new cases now run eagerly. "
+                                  "Pass changing numbers as Values, not Python numbers.", TracerWarning, stacklevel=2)
+                return self.__wrapped__(*args)
+            t = self._trace(args, values)
+            self._cache.setdefault(key, []).append(t)
+        result = _run(t, values)
+        assert result is not None, "a fresh trace failed its own guards"
+        return result
+
+    def _trace(self, args, values):
+        rec = _Recorder(self._guards, _next_seq())
+        tracers = {id(v): rec.input(v, v._rg) for v in values}
+        rec.slot_of.update(tracers)
+        traced_args = _rebuild(args, tracers)
+        out = self.__wrapped__(*traced_args)
+        if out.__class__ is not Tracer or out._rec is not rec:
+            what = ("a Value that does not depend on the arguments" if out.__class__ is Value else
+                    "a Value from another trace" if out.__class__ is Tracer else type(out).__name__)
+            raise TypeError(f"a compiled function must return a Value computed from its arguments, got {what}")
+        t = _Trace(rec, out, len(values))
+        self._latest = t
+        self._count += 1
+        return t
+
+
+def _rebuild(args, tracers: dict) -> list:
+    """``args`` with each Value replaced by its Tracer (lists and tuples rebuilt, no recursion)."""
+    result = []
+    stack = [(iter(args), result, None)]
+    while stack:
+        items, out, kind = stack[-1]
+        for a in items:
+            k = a.__class__
+            if k is Value:
+                out.append(tracers[id(a)])
+            elif k is list or k is tuple:
+                inner = []
+                stack.append((iter(a), inner, k))
+                out.append(inner)
+                break
+            else:
+                out.append(a)
+        else:
+            stack.pop()
+            if kind is tuple:  # turn the finished inner list into a tuple in its parent
+                parent = stack[-1][1]
+                parent[-1] = tuple(out)
+    return result
+
+
+def _run(t: _Trace, values: list):
+    """Run trace ``t`` on the arguments' Values: None if a guard fails, else the output."""
+    result = t.forward(*[v._data for v in values])
+    if result is None:
+        return None
+    out, saved = result
+    if not (t.out_rg and _grad_mode.enabled):
+        return make_value(out)
+    edges = tuple([(v._node or v) if v._rg else None for v in values])
+    if t.captured:
+        edges += t.captured_edges
+    return make_value(out, _make_node(edges, t.backward, saved))
+
+
+class TracedFunction(CompiledFunction):
+    """What ``engine.trace`` returns: one trace, no guards, fixed input structure."""
+
+    _guards = False
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(f"traced function {self._name} takes positional arguments only")
+        values, key = _flatten(args)
+        key = (key, _grad_mode.enabled)
+        if key != self._key:
+            raise ValueError(
+                f"{self._name} was traced for other inputs (how many Values, which require grad, "
+                "which numbers, or grad mode differ); trace it again, or use engine.compile, which traces "
+                "each new structure")
+        result = _run(self._latest, values)
+        if result is None:
+            raise RuntimeError(f"a Value {self._name} reads (not an argument) changed requires_grad since it "
+                               "was traced; trace it again, or use engine.compile, which traces again by itself")
+        return result
+
+
+def compile(fn: Callable) -> CompiledFunction:
+    """Compile ``fn``: trace it on its first call, then run generated straight-line code.
+
+    ``fn`` takes Values (and numbers, or lists and tuples of them) and returns a Value.
+    Values it reaches without receiving them (a model's parameters) are inputs too:
+    their current numbers are read on each call and their gradients flow.  Traces are
+    cached by the structure of the arguments; a comparison or ``bool()`` on a Value
+    becomes a guard, and a call that takes the other branch is traced again.
+
+    >>> import engine
+    >>> @engine.compile
+    ... def hinge(s):
+    ...     return s if s > 0 else -s
+    >>> hinge(engine.Value(2.0)).item(), hinge(engine.Value(-3.0)).item(), hinge.traces
+    (2.0, 3.0, 2)
+    """
+    if not callable(fn):
+        raise TypeError(f"engine.compile expects a function, got {type(fn).__name__}")
+    return CompiledFunction(fn)
+
+
+def trace(fn: Callable, *example_inputs: Any) -> TracedFunction:
+    """Trace ``fn`` once on ``example_inputs``, like ``torch.jit.trace``: no guards.
+
+    A branch on a Value while tracing warns (``TracerWarning``): the trace keeps the
+    branch taken on the example for every later input.
+
+    >>> import engine
+    >>> double = engine.trace(lambda x: x * 2, engine.Value(1.0))
+    >>> double(engine.Value(21.0))
+    Value(42.0)
+    """
+    if not callable(fn):
+        raise TypeError(f"engine.trace expects a function, got {type(fn).__name__}")
+    traced = TracedFunction(fn)
+    values, key = _flatten(example_inputs)
+    traced._key = (key, _grad_mode.enabled)
+    traced._trace(example_inputs, values)
+    return traced

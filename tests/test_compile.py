@@ -1,0 +1,565 @@
+"""engine.compile and engine.trace (issue 12) against the eager engine, and torch.
+
+The eager engine is the reference for a compiled function: the same program runs
+eagerly and compiled, and values and gradients must be equal bit for bit (compared
+by ``repr``, which tells -0.0 from 0.0 and keeps nan and inf).  Random programs come
+from hypothesis (derandomized), with Python branches on Values so guards and
+retracing are exercised, IEEE edge numbers included.  The composition rules (how
+the compiled node behaves inside the eager engine's backward) are checked against
+the same program run eagerly, and the MLP gradient against torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import random
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import engine
+from engine import Value, value as value_module
+from engine.compiled import MAX_TRACES, CompiledFunctionBackward, TracerWarning, _BACKWARD
+from engine.nn import MLP
+
+SETTINGS = settings(derandomize=True, max_examples=150, deadline=None)
+
+UNARY = ["neg", "abs", "exp", "log", "tanh", "sigmoid", "relu", "sin", "cos", "sinh", "cosh", "sqrt", "pos"]
+BINARY = ["add", "sub", "mul", "div", "pow"]
+NUMBERS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2, 3, 0.5, -0.5, -2, 1.5, 1e-300, 1e300, math.inf, -math.inf, math.nan])
+FLOATS = st.one_of(st.floats(-3, 3), NUMBERS, st.floats(allow_nan=True, allow_infinity=True))
+
+
+def apply(op, a, b=None):
+    """One op of a program, on Values (eager) or whatever compile passes in."""
+    if op == "neg":
+        return -a
+    if op == "pos":
+        return +a
+    if op == "abs":
+        return abs(a)
+    if op in UNARY:
+        return getattr(a, op)()
+    return {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
+            "div": lambda: a / b, "pow": lambda: a ** b}[op]()
+
+
+@st.composite
+def programs(draw):
+    """Arguments, closed-over parameters and instructions.  An instruction reads
+    earlier values derived from the arguments (a parameter only as the other operand
+    of a binary op, on either side; a trace sees only what meets an argument), or a
+    number, on either side.  A "branch" runs one op or another depending on a
+    comparison of two values, which compile must guard."""
+    n_args = draw(st.integers(1, 3))
+    n_params = draw(st.integers(0, 2))
+    n_derived, n_values = n_args, n_args + n_params
+    derived = lambda: draw(st.integers(0, n_derived - 1)).__index__()  # noqa: E731
+    instructions = []
+    for _ in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["unary", "binary", "binary", "number", "branch"]))
+        index = lambda i: i if i < n_args else i + n_params  # noqa: E731  (position among all values)
+        if kind == "unary":
+            instructions.append(("unary", draw(st.sampled_from(UNARY)), index(derived())))
+        elif kind == "binary":
+            other = draw(st.integers(0, n_values - 1))
+            instructions.append(("binary", draw(st.sampled_from(BINARY)), index(derived()), other, draw(st.booleans())))
+        elif kind == "number":
+            instructions.append(("number", draw(st.sampled_from(BINARY)), index(derived()), draw(NUMBERS),
+                                 draw(st.booleans())))
+        else:
+            instructions.append(("branch", draw(st.sampled_from([">", "<=", "bool"])), index(derived()),
+                                 draw(st.integers(0, n_values - 1)), draw(st.sampled_from(UNARY)),
+                                 draw(st.sampled_from(UNARY))))
+        n_derived += 1
+        n_values += 1
+    return n_args, n_params, instructions
+
+
+def run_program(program, params, *args):
+    """The program as a plain Python function of its arguments (params closed over)."""
+    _, _, instructions = program
+    vals = list(args) + list(params)
+    for ins in instructions:
+        if ins[0] == "unary":
+            vals.append(apply(ins[1], vals[ins[2]]))
+        elif ins[0] == "binary":
+            _, op, i, j, swap = ins
+            vals.append(apply(op, vals[j], vals[i]) if swap else apply(op, vals[i], vals[j]))
+        elif ins[0] == "number":
+            _, op, i, n, number_first = ins
+            vals.append(apply(op, n, vals[i]) if number_first else apply(op, vals[i], n))
+        else:
+            _, test, i, j, op1, op2 = ins
+            taken = vals[i] > vals[j] if test == ">" else vals[i] <= vals[j] if test == "<=" else bool(vals[i])
+            vals.append(apply(op1 if taken else op2, vals[i]))
+    return sum(vals[len(args) + len(params):], vals[-1] * 0.5)  # every result reaches the output
+
+
+def bits(x):
+    """A number or Value as text that is equal exactly when the bits are (nan aside)."""
+    if x is None:
+        return None
+    return repr(x.item() if isinstance(x, Value) else x)
+
+
+def eager_and_compiled(program, arg_numbers, param_numbers, grad_args, compiled_fn, compiled_params, seed=1.0):
+    """Run the program eagerly on fresh Values and through ``compiled_fn`` (whose
+    parameters are ``compiled_params``, set to ``param_numbers``); return both
+    (value, argument grads, parameter grads) as bit-texts."""
+    results = []
+    for mode in ("eager", "compiled"):
+        args = [Value(float(a), requires_grad=rg) for a, rg in zip(arg_numbers, grad_args)]
+        if mode == "eager":
+            params = [Value(float(p), requires_grad=True) for p in param_numbers]
+            out = run_program(program, params, *args)
+        else:
+            params = compiled_params
+            for p, n in zip(params, param_numbers):
+                p.data = float(n)
+                p.grad = None
+            out = compiled_fn(*args)
+        if out.requires_grad:
+            out.backward(seed)
+        results.append((bits(out), [bits(a.grad) for a in args], [bits(p.grad) for p in params]))
+    return results
+
+
+@SETTINGS
+@given(programs(), st.data())
+def test_random_programs_match_eager_bit_for_bit(program, data):
+    n_args, n_params, _ = program
+    params = [Value(1.0, requires_grad=True) for _ in range(n_params)]
+    compiled_fn = engine.compile(lambda *args: run_program(program, params, *args))
+    grad_args = data.draw(st.lists(st.booleans(), min_size=n_args, max_size=n_args))
+    for _ in range(3):  # the first call traces; the others replay (or retrace on a guard)
+        arg_numbers = data.draw(st.lists(FLOATS, min_size=n_args, max_size=n_args))
+        param_numbers = data.draw(st.lists(FLOATS, min_size=n_params, max_size=n_params))
+        seed = data.draw(st.sampled_from([1.0, -2.5, 0.0]))
+        eager, compiled = eager_and_compiled(program, arg_numbers, param_numbers, grad_args, compiled_fn, params, seed)
+        assert compiled == eager, (program, arg_numbers, param_numbers)
+
+
+@SETTINGS
+@given(programs(), st.data())
+def test_trace_replays_programs_without_branches(program, data):
+    """engine.trace on a program without branches: equal to eager on new numbers."""
+    n_args, n_params, instructions = program
+    program = (n_args, n_params, [("unary", ins[4], ins[2]) if ins[0] == "branch" else ins for ins in instructions])
+    params = [Value(1.0, requires_grad=True) for _ in range(n_params)]
+    grad_args = [True] * n_args
+    example = [Value(0.25, requires_grad=True) for _ in range(n_args)]
+    traced = engine.trace(lambda *args: run_program(program, params, *args), *example)
+    arg_numbers = data.draw(st.lists(FLOATS, min_size=n_args, max_size=n_args))
+    param_numbers = data.draw(st.lists(FLOATS, min_size=n_params, max_size=n_params))
+    eager, compiled = eager_and_compiled(program, arg_numbers, param_numbers, grad_args, traced, params)
+    assert compiled == eager
+
+
+def test_every_forward_node_class_has_a_compiled_formula():
+    """If value.py gains an op, compiled mode must learn its derivative (or this fails)."""
+    only_in_create_graph = {"CopyBackwards", "SgnBackward0", "WhereBackward0", "TanhBackwardBackward0",
+                            "SigmoidBackwardBackward0", "ThresholdBackwardBackward0"}
+    node_classes = {name for name, obj in vars(value_module).items()
+                    if inspect.isclass(obj) and issubclass(obj, value_module.Node) and obj is not value_module.Node}
+    assert {cls for cls, _, _ in _BACKWARD.values()} == node_classes - only_in_create_graph
+
+
+# ---------------------------------------------------------------------------------
+# The MLP: eager, compiled and torch
+# ---------------------------------------------------------------------------------
+
+def mlp_setup(seed=0):
+    random.seed(seed)
+    model = MLP(2, [16, 16, 1])
+    rnd = random.Random(seed)
+    data = [([rnd.uniform(-2, 2), rnd.uniform(-2, 2)], rnd.choice([-1, 1])) for _ in range(12)]
+    return model, data
+
+
+def mlp_step(model, data, sample_loss):
+    """micrograd's demo loss (mean hinge + L2) and its gradients."""
+    losses = [sample_loss(Value(x0), Value(x1), y) for (x0, x1), y in data]
+    loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in model.parameters())
+    model.zero_grad()
+    loss.backward()
+    return loss.item(), [p.grad.item() for p in model.parameters()]
+
+
+def test_mlp_loss_compiled_equals_eager_bit_for_bit_and_torch():
+    model, data = mlp_setup()
+    eager_loss = lambda x0, x1, y: (1 + -y * model([x0, x1])).relu()  # noqa: E731
+    compiled_loss = engine.compile(eager_loss)
+    for step in range(3):
+        eager = mlp_step(model, data, eager_loss)
+        compiled = mlp_step(model, data, compiled_loss)
+        assert compiled == eager  # floats compared with ==: bit for bit
+        for p in model.parameters():  # an SGD step, so the next replay sees new numbers
+            p.data -= 0.1 * p.grad.item()
+    assert compiled_loss.traces <= 4  # y = -1 and 1, and the guards of the ReLUs' kinks
+    # and against torch, on the current weights
+    params = [torch.tensor(p.item(), dtype=torch.float64, requires_grad=True) for p in model.parameters()]
+    tmodel, k = [], 0
+    for layer in model.layers:
+        rows = []
+        for n in layer.neurons:
+            rows.append((params[k:k + len(n.w)], params[k + len(n.w)], n.nonlin))
+            k += len(n.w) + 1
+        tmodel.append(rows)
+
+    def torch_forward(x):
+        for layer in tmodel:
+            x = [sum((w * xi for w, xi in zip(ws, x)), b) for ws, b, _ in layer]
+            x = [torch.relu(a) if nonlin else a for a, (_, _, nonlin) in zip(x, layer)]
+        return x[0]
+
+    tl = sum(torch.relu(1 + -y * torch_forward([torch.tensor(x0, dtype=torch.float64), torch.tensor(x1, dtype=torch.float64)]))
+             for (x0, x1), y in data) * (1.0 / len(data)) + 1e-4 * sum(p * p for p in params)
+    tl.backward()
+    loss, grads = mlp_step(model, data, compiled_loss)
+    assert loss == pytest.approx(tl.item(), rel=1e-12)
+    assert grads == pytest.approx([p.grad.item() for p in params], rel=1e-9, abs=1e-15)
+
+
+def test_a_batch_written_as_a_loop_compiles():
+    model, data = mlp_setup(1)
+
+    def batch_loss(xs, ys):
+        return sum((1 + -y * model(x)).relu() for x, y in zip(xs, ys)) * (1.0 / len(ys))
+
+    xs = [[Value(a), Value(b)] for (a, b), _ in data]
+    ys = [y for _, y in data]
+    compiled = engine.compile(batch_loss)
+    out = compiled(xs, ys)
+    out.backward()
+    got = [p.grad.item() for p in model.parameters()]
+    model.zero_grad()
+    batch_loss(xs, ys).backward()
+    assert got == [p.grad.item() for p in model.parameters()]
+
+
+# ---------------------------------------------------------------------------------
+# Composition with the eager engine
+# ---------------------------------------------------------------------------------
+
+def two_programs():
+    """The same function, eager and compiled, each with its own parameter w."""
+    out = []
+    for mode in ("eager", "compiled"):
+        w = Value(0.75, requires_grad=True)
+
+        def f(x, y, w=w):
+            return (x * w + y).tanh() * x + (w * y).sin()
+        out.append((f if mode == "eager" else engine.compile(f), w))
+    return out
+
+
+def test_grad_accumulates_across_calls_and_with_eager_terms():
+    results = []
+    for f, w in two_programs():
+        x, y = Value(0.3, requires_grad=True), Value(-1.2, requires_grad=True)
+        f(x, y).backward()
+        (f(x * 2, y) * 3).backward()  # a non-leaf argument: the gradient flows on into x
+        results.append([bits(v.grad) for v in (x, y, w)])
+    assert results[0] == results[1]
+
+
+def test_leaf_hooks_run_once_with_the_total_and_can_replace_it():
+    results = []
+    for f, w in two_programs():
+        x, y = Value(0.3, requires_grad=True), Value(-1.2, requires_grad=True)
+        seen = []
+        x.register_hook(lambda g: seen.append(bits(g)) or g * 10)
+        w.register_post_accumulate_grad_hook(lambda p: seen.append(("post", bits(p.grad))))
+        out = f(x, y)
+        out.register_hook(lambda g: seen.append(("out", bits(g))))
+        (out + x).backward()
+        results.append((seen, bits(x.grad), bits(w.grad)))
+    assert results[0] == results[1]
+
+
+def test_a_second_backward_raises_without_retain_graph():
+    messages = []
+    for f, _ in two_programs():
+        x, y = Value(0.3, requires_grad=True), Value(-1.2, requires_grad=True)
+        out = f(x, y)
+        out.backward(retain_graph=True)
+        out.backward()  # retained once: runs
+        with pytest.raises(RuntimeError) as err:
+            out.backward()
+        messages.append((str(err.value), bits(x.grad)))
+    assert messages[0] == messages[1]
+    assert "backward through the graph a second time" in messages[0][0]
+
+
+def test_engine_grad_with_inputs_and_grad_outputs():
+    results = []
+    for f, w in two_programs():
+        x, y = Value(0.3, requires_grad=True), Value(-1.2, requires_grad=True)
+        h = x * x  # a non-leaf input: grad() can ask for it
+        out = f(h, y)
+        r = [bits(g) for g in engine.grad(out, [w, h], grad_outputs=Value(-2.0), retain_graph=True)]
+        r += [bits(g) for g in engine.grad([out, out * out], [x], grad_outputs=[1.0, 0.5], retain_graph=True)]
+        out.backward(inputs=[y], retain_graph=True)
+        r += [bits(y.grad), bits(x.grad), bits(w.grad)]
+        unused = Value(1.0, requires_grad=True)
+        with pytest.raises(RuntimeError) as err:
+            engine.grad(out, [unused])
+        r.append(str(err.value))
+        results.append(r)
+    assert results[0] == results[1]
+
+
+def test_the_node_is_one_compiled_node_with_an_edge_per_value_read():
+    w = Value(0.5, requires_grad=True)
+    f = engine.compile(lambda x, c: (x * w + c) * x)
+    x, c = Value(2.0, requires_grad=True), Value(1.0)
+    out = f(x, c)
+    assert type(out.grad_fn) is CompiledFunctionBackward and out.grad_fn.name() == "CompiledFunctionBackward"
+    edges = out.grad_fn.next_functions
+    assert [type(e[0]).__name__ for e in edges] == ["AccumulateGrad", "NoneType", "AccumulateGrad"]
+    assert edges[0][0].variable is x and edges[2][0].variable is w
+
+
+def test_no_grad_and_inputs_that_do_not_require_grad_give_plain_values():
+    f = engine.compile(lambda x: x.exp() * 2)
+    x = Value(1.0, requires_grad=True)
+    with engine.no_grad():
+        y = f(x)
+    assert (y.requires_grad, y.grad_fn) == (False, None)
+    z = f(Value(1.0))
+    assert (z.requires_grad, bits(z)) == (False, bits(Value(1.0).exp() * 2))
+    assert f(x).grad_fn is not None
+
+
+def test_an_argument_passed_twice_is_one_input():
+    """f(x, x): one edge to x, and x's contributions summed in the eager order."""
+    def f(a, b):
+        return a * b + a * a
+    x = Value(1.5, requires_grad=True)
+    f(x, x).backward()
+    eager = bits(x.grad)
+    x.grad = None
+    out = engine.compile(f)(x, x)
+    out.backward()
+    assert bits(x.grad) == eager and len(out.grad_fn.next_functions) == 1
+
+
+# ---------------------------------------------------------------------------------
+# Guards, retracing, the cache
+# ---------------------------------------------------------------------------------
+
+def test_a_branch_on_a_value_is_guarded_and_the_other_branch_retraced():
+    calls = []
+
+    @engine.compile
+    def f(x):
+        calls.append(1)
+        return x * 2 if x > 0 else -x
+    assert f(Value(3.0)).item() == 6.0 and f.traces == 1
+    assert f(Value(5.0)).item() == 10.0 and f.traces == 1  # replayed
+    assert f(Value(-4.0)).item() == 4.0 and f.traces == 2  # the guard failed: traced again
+    assert f(Value(-1.0)).item() == 1.0 and f(Value(1.0)).item() == 2.0 and f.traces == 2
+    assert len(calls) == 2  # the Python function ran only to trace
+    assert "# guard" in f.source
+
+
+def test_reading_the_number_is_a_guard_too():
+    f = engine.compile(lambda x: x * float(x))
+    assert f(Value(3.0)).item() == 9.0
+    assert f(Value(4.0)).item() == 16.0 and f.traces == 2
+
+
+def test_the_cache_is_keyed_by_structure():
+    f = engine.compile(lambda x, n: x * n)
+    a, b = Value(1.0, requires_grad=True), Value(2.0)
+    f(a, 3)
+    f(Value(5.0, requires_grad=True), 3)
+    assert f.traces == 1
+    f(b, 3)  # does not require grad
+    f(a, 4)  # another constant
+    f([a][0], 4.0)  # a float constant is not the int
+    assert f.traces == 4
+
+
+def test_freezing_a_parameter_retraces():
+    w = Value(2.0, requires_grad=True)
+    f = engine.compile(lambda x: x * w)
+    x = Value(3.0, requires_grad=True)
+    f(x).backward()
+    assert w.grad.item() == 3.0
+    w.requires_grad = False
+    w.grad = None
+    f(x).backward()
+    assert w.grad is None and f.traces == 2
+
+
+def test_parameters_are_read_on_every_call():
+    w = Value(2.0, requires_grad=True)
+    f = engine.compile(lambda x: x * w)
+    assert f(Value(3.0)).item() == 6.0
+    w.data = 5.0
+    assert f(Value(3.0)).item() == 15.0
+
+
+def test_after_too_many_traces_it_runs_eagerly_with_a_warning():
+    f = engine.compile(lambda x, n: x * n)
+    x = Value(1.0, requires_grad=True)
+    for n in range(MAX_TRACES):
+        f(x, n)
+    with pytest.warns(TracerWarning, match="run eagerly"):
+        y = f(x, 100)
+    assert y.grad_fn.name() == "MulBackward0" and f.traces == MAX_TRACES
+
+
+def test_trace_warns_on_a_branch_and_keeps_the_branch_taken():
+    with pytest.warns(TracerWarning, match="A comparison of Values while tracing"):
+        f = engine.trace(lambda x: x * 2 if x > 0 else -x, Value(3.0))
+    assert f(Value(-4.0)).item() == -8.0  # the recorded branch, like torch.jit.trace
+    with pytest.warns(TracerWarning, match="float"):
+        engine.trace(lambda x: x * float(x), Value(3.0))
+
+
+def test_trace_takes_the_structure_it_was_traced_with():
+    f = engine.trace(lambda x, y: x * y, Value(1.0, requires_grad=True), Value(2.0))
+    with pytest.raises(ValueError, match="was traced for other inputs"):
+        f(Value(1.0), Value(2.0))
+    with pytest.raises(ValueError, match="was traced for other inputs"):
+        f(Value(1.0, requires_grad=True))
+
+
+# ---------------------------------------------------------------------------------
+# What it cannot do, it says
+# ---------------------------------------------------------------------------------
+
+def test_double_backward_raises_and_names_the_eager_function():
+    f = engine.compile(lambda x: x ** 3)
+    x = Value(2.0, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"does not support double backward.*__wrapped__"):
+        engine.grad(f(x), x, create_graph=True)
+    dy, = engine.grad(f.__wrapped__(x), x, create_graph=True)  # the alternative named works
+    assert engine.grad(dy, x)[0].item() == 12.0
+
+
+@pytest.mark.parametrize("body", [lambda t: t.register_hook(lambda g: g), lambda t: t.retain_grad()])
+def test_hooks_and_retain_grad_on_intermediates_raise(body):
+    def f(x):
+        h = x * 2
+        body(h)
+        return h * h
+    with pytest.raises(RuntimeError, match="on an intermediate Value is not supported inside a compiled function"):
+        engine.compile(f)(Value(1.0, requires_grad=True))
+
+
+def test_other_value_methods_inside_raise_clearly():
+    with pytest.raises(RuntimeError, match=r"Value.backward is not supported inside a compiled function"):
+        engine.compile(lambda x: x.backward())(Value(1.0, requires_grad=True))
+
+
+def test_anomaly_mode_runs_the_function_eagerly():
+    f = engine.compile(lambda x: (x * 0).log() * 0)
+    x = Value(1.0, requires_grad=True)
+    with warnings.catch_warnings(record=True), engine.detect_anomaly():
+        warnings.simplefilter("always")
+        y = f(x)
+        assert y.grad_fn.name() == "MulBackward0"  # real nodes, which anomaly mode can point at
+        with pytest.raises(RuntimeError, match="returned nan values"):
+            y.backward()
+    assert f.traces == 0
+
+
+def test_bad_arguments_and_results():
+    with pytest.raises(TypeError, match="takes Values, numbers, and lists or tuples of them; got str"):
+        engine.compile(lambda x: x)("a")
+    with pytest.raises(TypeError, match="positional arguments only"):
+        engine.compile(lambda x: x)(x=Value(1.0))
+    with pytest.raises(TypeError, match="must return a Value computed from its arguments, got float"):
+        engine.compile(lambda x: 1.0)(Value(1.0))
+    with pytest.raises(TypeError, match="expects a function, got int"):
+        engine.compile(3)
+    with pytest.raises(RuntimeError, match="has not been traced yet"):
+        engine.compile(lambda x: x).source
+
+
+def test_values_computed_from_parameters_alone_inside_raise():
+    w = Value(2.0, requires_grad=True)
+    f = engine.compile(lambda x: x + w * w)  # w * w never meets x: the trace cannot see it
+    with pytest.raises(RuntimeError, match="neither its arguments nor derived from them"):
+        f(Value(1.0))
+    g = engine.compile(lambda x: x + w * (w * x))  # fine when the computation meets an argument
+    assert g(Value(1.0)).item() == 5.0
+
+
+def test_tracing_state_does_not_leak_after_an_exception():
+    def f(x):
+        if x > 0:
+            raise ValueError("boom")
+        return x
+    c = engine.compile(f)
+    with pytest.raises(ValueError, match="boom"):
+        c(Value(1.0))
+    assert c(Value(-1.0)).item() == -1.0
+    assert (Value(2.0) * 3).item() == 6.0  # the engine itself is untouched
+
+
+# ---------------------------------------------------------------------------------
+# The docs page, in both languages
+# ---------------------------------------------------------------------------------
+
+def test_the_compiling_page_has_the_same_anchors_and_code_in_both_languages():
+    import pathlib
+    import re
+    docs = pathlib.Path(__file__).resolve().parents[1] / "docs"
+    pages = [(docs / name).read_text(encoding="utf-8") for name in ("compiling.md", "compiling.zh.md")]
+    anchors = [re.findall(r"^#+ .*\{ #([\w-]+) \}$", page, re.M) for page in pages]
+    headings = [re.findall(r"^#+ ", page, re.M) for page in pages]
+    assert anchors[0] == anchors[1] and len(anchors[0]) == len(headings[0]) == len(headings[1])
+    code = [re.findall(r"^```.*?^```", page, re.M | re.S) for page in pages]
+    assert code[0] == code[1] and len(code[0]) >= 5
+
+
+def test_a_module_compiles_and_errors_name_it():
+    random.seed(3)
+    model = MLP(2, [3, 1])
+    compiled = engine.compile(model)
+    with pytest.raises(RuntimeError, match="MLP has not been traced yet"):
+        compiled.source
+    x = [Value(0.5), Value(-1.0)]
+    assert compiled(x).item() == model(x).item()
+
+
+def test_a_custom_function_inside_raises_instead_of_dropping_its_gradient():
+    class Double(engine.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+    with pytest.raises(RuntimeError, match="custom Function's apply\\(\\) cannot run inside a compiled function"):
+        engine.compile(lambda x: Double.apply(x) + x)(Value(1.0, requires_grad=True))
+    with engine.no_grad():  # grad mode off by the user is fine: nothing to differentiate
+        assert engine.compile(lambda x: x * 3)(Value(1.0, requires_grad=True)).requires_grad is False
+
+
+def test_no_grad_inside_the_function_stops_the_gradient_as_eagerly():
+    results = []
+    for f in (lambda x: x * x + engine.no_grad()(lambda: x * 3)(),
+              engine.compile(lambda x: x * x + engine.no_grad()(lambda: x * 3)())):
+        x = Value(2.0, requires_grad=True)
+        f(x).backward()
+        results.append(bits(x.grad))
+    assert results[0] == results[1] == "4.0"
+
+
+def test_trace_says_when_a_parameter_changed_requires_grad():
+    w = Value(2.0, requires_grad=True)
+    f = engine.trace(lambda x: x * w, Value(1.0))
+    assert f(Value(3.0)).item() == 6.0
+    w.requires_grad = False
+    with pytest.raises(RuntimeError, match="changed requires_grad since it was traced"):
+        f(Value(3.0))
