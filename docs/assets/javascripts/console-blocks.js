@@ -25,7 +25,8 @@ document$.subscribe(function () {
     });
     var copied = [];
     lines.forEach(function (nodes) {
-      var content = nodes.filter(function (n) { return !(n.nodeName === "A" && n.id.indexOf("__codelineno") === 0); });
+      // (skipping the empty line-number anchor "<a id=...__codelineno-...>" each line starts with)
+      var content = nodes.filter(function (n) { return !(n.nodeName === "A" && n.id.indexOf("__codelineno") !== -1); });
       if (!content.length) return;
       var first = content[0];
       if (first.nodeType === Node.ELEMENT_NODE && first.classList.contains("gp")) {
