@@ -41,7 +41,7 @@ _SVG_CACHE: dict[str, str] = {}
 _PENDING: dict[str, str] = {}   # placeholder token -> figure HTML
 _COUNTER = [0]
 
-CODE_TITLE = {"en": "Code that drew this graph", "zh": "绘制此图的代码"}
+CODE_TITLE = {"en": "Code that drew this graph", "zh": "绘制此图示的代码"}
 
 #: The smallest scale a drawing is shown at: 12 pt labels (16 px) never fall below 12 px.
 MIN_SCALE = 0.75
@@ -50,7 +50,7 @@ MIN_SCALE = 0.75
 _CSS_COLOR = {"lightblue": "#add8e6", "darkolivegreen1": "#caff70", "lightgrey": "#d3d3d3",
               "orange": "#ffa500", "white": "#ffffff", "lightyellow": "#ffffe0"}
 
-LEGEND_TITLE = {"en": "How to read this picture", "zh": "如何读这张图"}
+LEGEND_TITLE = {"en": "How to read this picture", "zh": "如何阅读此图示"}
 # (colour name, dashed?, ellipse?, text) per entry; arrows last.
 LEGEND = {
     ("backward", "en"): [
