@@ -51,6 +51,11 @@ VALUE_COLOR = "white"  # an intermediate value (draw_dot)
 CONST_COLOR = "lightyellow"  # a constant operand (draw_dot)
 MORE_COLOR = "gainsboro"  # the "... N more nodes" summary
 
+#: The one font of both drawings: monospace (Graphviz measures it with fontconfig, a
+#: browser draws its own monospace), 12 pt, which is 16 px, body-text size, when the
+#: SVG is shown at its own size.
+FONT = {"fontname": "monospace", "fontsize": "12"}
+
 Outputs = Union[Value, Sequence[Value]]
 
 
@@ -275,8 +280,8 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
     max_nodes = _max_nodes(max_nodes)
     gv = _graphviz()
     dot = gv.Digraph(
-        node_attr=dict(style="filled", shape="box", align="left", fontsize="10", ranksep="0.1",
-                       height="0.2", fontname="monospace", fillcolor=FN_COLOR),
+        node_attr=dict(style="filled", shape="box", align="left", ranksep="0.1",
+                       height="0.2", fillcolor=FN_COLOR, **FONT),
         graph_attr=dict(size="12,12"),
     )
 
@@ -412,7 +417,7 @@ def draw_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, *,
     names = _names(params, "draw_dot")
     max_nodes = _max_nodes(max_nodes)
     gv = _graphviz()
-    dot = gv.Digraph(graph_attr=dict(rankdir=rankdir), node_attr=dict(fontsize="10"))
+    dot = gv.Digraph(graph_attr=dict(rankdir=rankdir), node_attr=dict(FONT))
 
     graph = _Graph([v.grad_fn for v in outs if v.grad_fn is not None], max_nodes)
     ops = [fn for fn in graph.shown if not _is_leaf_node(fn)]

@@ -5,7 +5,15 @@
   (Debian's /usr/bin/chromium driven by Playwright; no browser is ever downloaded):
   no console errors, no request to any other host, no missing local file, every graph
   the Markdown asks for is there as an SVG, every formula typeset by KaTeX, site search
-  finds "retain_graph", and the language switch leads to the Chinese page.
+  finds "retain_graph" and Chinese words on the Chinese site, and the language switch
+  leads to the Chinese page.
+- Reading comfort, at 1280 and at 390 px wide, on every page: no page scrolls sideways;
+  output lines (error messages) wrap inside their block; the copy button copies code
+  without prompts or output; the dark palette toggle works; display equations and graphs
+  fit, or are shown no smaller than their floor and scroll inside their own box; graph
+  labels are one font at 12 px or more; every graph has a legend; the benchmark chart's
+  labels are whole and inside it.
+- The headings of the translated pages keep the same anchors in both languages.
 
 Screenshots of a few pages go to $TWICEGRAD_SCREENSHOTS if it is set (to look at them).
 """
@@ -126,9 +134,9 @@ def browser():
 class Watch:
     """A browser page that records console errors, page errors, failed and foreign requests."""
 
-    def __init__(self, browser, base):
+    def __init__(self, browser, base, width: int = 1280):
         self.base = base
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
         self.problems: list[str] = []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
@@ -225,3 +233,239 @@ def test_language_switch_reaches_chinese_page(server, browser):
         assert not watch.problems, watch.problems
     finally:
         watch.close()
+
+
+# ---------------------------------------------------------------------------------
+# Chinese search
+# ---------------------------------------------------------------------------------
+
+CHINESE_WORDS = ["张量", "双重反向", "损失项", "梯度累加"]
+
+
+def zh_pages_with(word: str) -> set[str]:
+    """Site paths of the Chinese pages whose Markdown contains ``word``."""
+    return {page_url(md, "zh") for md in DOCS.rglob("*.zh.md") if word in md.read_text(encoding="utf-8")}
+
+
+@pytest.mark.parametrize("word", CHINESE_WORDS)
+def test_chinese_search_finds_words(server, browser, word):
+    """jieba segments the Chinese pages at build time, so a Chinese word is a search term."""
+    expected = zh_pages_with(word)
+    assert expected, f"no Chinese page contains {word!r}: nothing to find"
+    watch = Watch(browser, server)
+    page = watch.page
+    try:
+        page.goto(server + "/zh/", wait_until="load")
+        page.locator("label.md-search__icon, .md-search__input").first.click()
+        page.locator("input.md-search__input").press_sequentially(word, delay=20)
+        # Characters typed this way make no key events, which is what Material searches
+        # on (an input method's final keystroke does make one): send one.
+        page.keyboard.press("End")
+        items = page.locator(".md-search-result__item")
+        items.first.wait_for(state="visible", timeout=20000)
+        found = set()
+        for i in range(items.count()):
+            href = items.nth(i).locator("a").first.get_attribute("href") or ""
+            text = items.nth(i).inner_text().replace("\u200b", "")
+            if word in text:
+                found.add(urlparse(href).path)
+        assert found & expected, f"{word}: results with the word {sorted(found)}, pages with it {sorted(expected)}"
+        assert not watch.problems, watch.problems
+    finally:
+        watch.close()
+
+
+# ---------------------------------------------------------------------------------
+# Reading comfort, at a desktop width and a phone's
+# ---------------------------------------------------------------------------------
+
+WIDTHS = [1280, 390]
+#: Graph labels are 12 pt in the SVG, 16 px at the picture's own size; never below 12 px.
+MIN_LABEL_PX = 12
+#: A display equation is set no smaller than this (docs/assets/javascripts/katex-init.js).
+MIN_MATH_SCALE = "0.7em"
+
+_COMFORT_JS = r"""() => {
+  const report = [];
+  const vw = window.innerWidth;
+  if (document.documentElement.scrollWidth > vw) report.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} px wide`);
+  // output lines wrap inside their code block
+  let outputs = 0;
+  document.querySelectorAll('.highlight code').forEach(code => {
+    const box = code.getBoundingClientRect();
+    code.querySelectorAll('.tg-output').forEach(out => {
+      outputs += 1;
+      for (const r of out.getClientRects())
+        if (r.right > box.right + 1) { report.push(`output line overflows its block: ${out.textContent.slice(0, 60)}`); break; }
+    });
+    if (code.querySelector('.gp') && code.dataset.copy === undefined) report.push('a console block was not prepared for copying');
+  });
+  // graphs: the visible drawing, label size and font, legend
+  const graphs = [];
+  document.querySelectorAll('figure.tg-graph').forEach(fig => {
+    const svgs = [...fig.querySelectorAll('svg')].filter(s => s.getBoundingClientRect().width > 0);
+    if (svgs.length !== 1) { report.push(`graph ${fig.dataset.graph}: ${svgs.length} drawings shown`); return; }
+    const svg = svgs[0];
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    const texts = [...svg.querySelectorAll('text')];
+    const sizes = texts.map(t => parseFloat(t.getAttribute('font-size')) * scale);
+    const fonts = new Set(texts.map(t => t.getAttribute('font-family')));
+    const drawing = fig.querySelector('.tg-graph__drawing');
+    graphs.push({id: fig.dataset.graph, min: Math.min(...sizes), fonts: [...fonts],
+                 legend: fig.querySelectorAll('details.tg-legend li').length,
+                 inside: drawing.getBoundingClientRect().right <= vw + 1});
+  });
+  // display equations: fit, or at their floor size and scrolling in their own box
+  const maths = [...document.querySelectorAll('.katex-display')].map(d => ({
+    fits: d.scrollWidth <= d.clientWidth + 1, size: d.style.fontSize, inside: d.getBoundingClientRect().right <= vw + 1,
+    tex: (d.querySelector('annotation') || {}).textContent}));
+  return {report, outputs, graphs, maths};
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_reading_comfort(server, browser, width):
+    expected = expected_graphs()
+    watch = Watch(browser, server, width=width)
+    page = watch.page
+    report, outputs = [], 0
+    try:
+        for path in sorted(expected):
+            page.goto(server + path, wait_until="load")
+            page.wait_for_load_state("networkidle")
+            page.evaluate("document.fonts.ready")
+            # the display equations are refitted once KaTeX's fonts are in
+            page.wait_for_function(f"""() => [...document.querySelectorAll('.katex-display')].every(
+                d => d.scrollWidth <= d.clientWidth + 1 || d.style.fontSize === '{MIN_MATH_SCALE}')""", timeout=10000)
+            got = page.evaluate(_COMFORT_JS)
+            report += [f"{width}px {path}: {p}" for p in got["report"]]
+            outputs += got["outputs"]
+            for g in got["graphs"]:
+                where = f"{width}px {path} graph {g['id']}"
+                if g["min"] < MIN_LABEL_PX - 0.05:
+                    report.append(f"{where}: labels {g['min']:.1f} px")
+                if g["fonts"] != ["monospace"]:
+                    report.append(f"{where}: fonts {g['fonts']}")
+                if g["legend"] < 3:
+                    report.append(f"{where}: no legend")
+                if not g["inside"]:
+                    report.append(f"{where}: the drawing's box leaves the screen")
+            for m in got["maths"]:
+                if not m["inside"]:
+                    report.append(f"{width}px {path}: equation box leaves the screen: {m['tex']}")
+                if not m["fits"] and m["size"] != MIN_MATH_SCALE:
+                    report.append(f"{width}px {path}: equation neither fits nor is at its floor size: {m['tex']}")
+            report += [f"{width}px {path}: {p}" for p in watch.problems]
+            watch.problems.clear()
+    finally:
+        watch.close()
+    assert outputs > 50, f"only {outputs} output lines seen: is console-blocks.js running?"
+    assert not report, "\n".join(report)
+
+
+def _console_code(markdown_block_source: str) -> str:
+    """What copying a console block should give: its code lines, without prompts."""
+    lines = []
+    for line in markdown_block_source.splitlines():
+        if line.startswith((">>> ", "... ")):
+            lines.append(line[4:])
+        elif line in (">>>", "..."):
+            lines.append("")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_copy_button_copies_code_only(server, browser, width):
+    md = DOCS / "how-it-works.md"
+    blocks = [b for b in mdblocks.iter_blocks(md.read_text(encoding="utf-8")) if b.language == "pycon"]
+    wanted = _console_code(blocks[0].source)
+    # the first block has output lines ("AddBackward0"), which copying must leave out
+    assert ">>>" not in wanted and "z.grad_fn.name()" in wanted and "AddBackward0" not in wanted
+    watch = Watch(browser, server, width=width)
+    watch.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = watch.page
+    try:
+        page.goto(server + page_url(md, None), wait_until="load")
+        block = page.locator(".highlight:has(.gp)").first
+        block.scroll_into_view_if_needed()
+        block.hover()
+        block.locator('button.md-code__button[data-md-type="copy"]').click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.rstrip("\n") == wanted
+        assert not watch.problems, watch.problems
+    finally:
+        watch.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_dark_palette_toggle(server, browser, width):
+    watch = Watch(browser, server, width=width)
+    page = watch.page
+    try:
+        page.goto(server + "/zh/how-it-works/", wait_until="load")
+        body = page.locator("body")
+        assert body.get_attribute("data-md-color-scheme") == "default"
+        light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        page.locator('form[data-md-component="palette"] label:visible').first.click()
+        page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+        dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert dark != light
+        page.locator('form[data-md-component="palette"] label:visible').first.click()
+        page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
+        assert not watch.problems, watch.problems
+    finally:
+        watch.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_benchmark_chart_labels_are_whole(server, browser, width):
+    data = performance.load()
+    assert data is not None, "benchmarks/results.json is missing: run the benchmarks"
+    labels = [r["label"] for r in performance.rows(data) if r["unit"] == "seconds"]
+    watch = Watch(browser, server, width=width)
+    page = watch.page
+    try:
+        page.goto(server + "/performance/", wait_until="load")
+        got = page.evaluate("""() => {
+          const svg = document.querySelector('figure.tg-chart svg'), vb = svg.viewBox.baseVal;
+          const out = [...svg.querySelectorAll('text')].filter(t => {
+            const b = t.getBBox();
+            return b.x < vb.x - 0.5 || b.y < vb.y - 0.5 || b.x + b.width > vb.x + vb.width + 0.5 || b.y + b.height > vb.y + vb.height + 0.5;
+          }).map(t => t.textContent);
+          const rows = [...svg.querySelectorAll('text')].filter(t => t.querySelector('tspan'))
+            .map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent).join(' '));
+          const r = svg.getBoundingClientRect();
+          return {out, rows, right: r.right, vw: window.innerWidth};
+        }""")
+        assert not got["out"], f"chart text outside the chart: {got['out']}"
+        assert got["rows"] == labels, got["rows"]
+        assert got["right"] <= got["vw"] + 1
+        assert not watch.problems, watch.problems
+    finally:
+        watch.close()
+
+
+# ---------------------------------------------------------------------------------
+# Stable anchors: the language switch keeps the reader's place
+# ---------------------------------------------------------------------------------
+
+#: Pages whose headings carry explicit English anchors in both languages.
+STABLE_ANCHOR_PAGES = ["how-it-works.md", "coming-from-pytorch.md", "coming-from-micrograd.md"]
+
+
+@pytest.mark.parametrize("name", STABLE_ANCHOR_PAGES)
+def test_headings_keep_their_anchors_in_chinese(site, name):
+    _, out = site
+    en_md = DOCS / name
+    assert en_md.with_name(name[:-3] + ".zh.md").exists()
+
+    def heading_ids(path: str) -> list[str]:
+        text = (out / path.strip("/") / "index.html").read_text(encoding="utf-8")
+        article = text[text.index('<article'):text.index('</article>')]
+        return re.findall(r'<h[2-4] id="([^"]+)"', article)
+
+    en_ids = heading_ids(page_url(en_md, None))
+    zh_ids = heading_ids(page_url(en_md, "zh"))
+    assert en_ids, f"{name} has no headings"
+    assert zh_ids == en_ids
+    assert not [i for i in zh_ids if re.fullmatch(r"_\d*", i)], zh_ids

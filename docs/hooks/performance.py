@@ -31,6 +31,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
@@ -141,6 +142,15 @@ def table(data, lang: str = "en") -> str:
     return "\n".join(lines)
 
 
+def _row_label(label: str, y: float, chars: int = 50) -> str:
+    """A row's label left of its bars, whole: wrapped onto lines of at most ``chars``
+    characters (11 px sans-serif fits 50 in the 330 px before the bars), centred on ``y``."""
+    lines = textwrap.wrap(label, chars) or [""]
+    top = y - 13 * (len(lines) - 1) / 2
+    spans = "".join(f'<tspan x="0" y="{top + 13 * i:.0f}">{html.escape(line)}</tspan>' for i, line in enumerate(lines))
+    return f'<text x="0" y="{top:.0f}" font-size="11">{spans}</text>'
+
+
 def chart(data, lang: str = "en") -> str:
     """Horizontal bars: each timing row's times relative to twicegrad's, on a log scale."""
     names = backends(data)
@@ -158,7 +168,7 @@ def chart(data, lang: str = "en") -> str:
     parts = [f'<text x="{left}" y="14" font-size="12">{html.escape(TEXT[lang]["ratio"])}</text>']
     y = 26
     for r in timed:
-        parts.append(f'<text x="0" y="{y + bar * len(names) / 2 + 4:.0f}" font-size="11">{html.escape(r["label"][:52])}</text>')
+        parts.append(_row_label(r["label"], y + bar * len(names) / 2 + 4))
         for b in names:
             v = r["cells"].get(b)
             if isinstance(v, (int, float)) and v > 0:
