@@ -449,8 +449,11 @@ def test_benchmark_chart_labels_are_whole(server, browser, width):
 # Stable anchors: the language switch keeps the reader's place
 # ---------------------------------------------------------------------------------
 
-#: Pages whose headings carry explicit English anchors in both languages.
-STABLE_ANCHOR_PAGES = ["how-it-works.md", "coming-from-pytorch.md", "coming-from-micrograd.md"]
+#: Every page with a Chinese twin: the language switch must keep the reader's place.
+STABLE_ANCHOR_PAGES = sorted(
+    str(md.relative_to(DOCS)) for md in DOCS.rglob("*.md")
+    if not md.name.endswith(".zh.md") and md.with_name(md.name[:-3] + ".zh.md").exists()
+)
 
 
 @pytest.mark.parametrize("name", STABLE_ANCHOR_PAGES)
