@@ -1,0 +1,241 @@
+"""Every message the engine can raise or warn has its entry in the Error clinic, in both languages.
+
+The messages are read from engine/*.py's syntax trees, not from a list kept by hand:
+the first argument of every ``raise SomeError(...)`` and of every ``warnings.warn(...)``,
+followed through module constants (``FREED_MESSAGE``), local names, ``+`` and implicit
+concatenation, and a function parameter back to the string literals its callers pass
+(``int_message`` in ``Value._set_requires_grad``). An f-string becomes a pattern whose
+``{fields}`` match any text. A site the scanner cannot resolve fails the test, so a new
+way of building a message cannot slip past it.
+
+"Has an entry" means more than "is mentioned": the message must appear in the expected
+output of a ``pycon`` example that runs the engine (docs/conftest.py runs every one and
+checks the output), so the page shows a program that really triggers it, on the English
+page and on the Chinese one.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = ROOT / "engine"
+PAGES = [ROOT / "docs" / "error-clinic.md", ROOT / "docs" / "error-clinic.zh.md"]
+sys.path.append(str(ROOT / "docs" / "hooks"))  # appended: never shadows an installed module
+import mdblocks  # noqa: E402
+
+#: Messages no user program can reach, with the reason. Each must still exist in engine/.
+UNREACHABLE = {
+    "engine.autograd is not loaded":
+        "value.py's placeholder for the backward walk; `import engine` replaces it before user code runs",
+}
+
+FIELD = object()  # stands for the text of an f-string's {field}: any text on one line
+LINES = object()  # stands for text joined from a list (a traceback): any lines
+
+
+@dataclass(frozen=True)
+class Message:
+    parts: tuple   # literal strings and FIELD
+    site: str      # file:line
+
+    @property
+    def text(self) -> str:
+        return "".join("{…}" if p is FIELD else "{lines…}" if p is LINES else p for p in self.parts)
+
+    def pattern(self) -> re.Pattern:
+        out = []
+        for p in self.parts:
+            if p is FIELD:
+                out.append(r"[^\n]*?")
+            elif p is LINES:
+                out.append(r"(?:.|\n)*?")
+            else:
+                out.extend(r"\s+" if w.isspace() else re.escape(w) for w in re.split(r"(\s+)", p) if w)
+        return re.compile("".join(out))
+
+
+class Unresolved(Exception):
+    pass
+
+
+def _functions(tree: ast.AST) -> dict:
+    """Function name -> its FunctionDef nodes, for following a parameter to its callers."""
+    out: dict[str, list] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.setdefault(node.name, []).append(node)
+    return out
+
+
+def _enclosing(tree: ast.AST, target: ast.AST):
+    """The innermost function definition holding ``target``, or None."""
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if any(n is target for n in ast.walk(node)):
+                if best is None or any(n is node for n in ast.walk(best)):
+                    best = node
+    return best
+
+
+def _callers_args(tree: ast.AST, func: ast.FunctionDef, param: str) -> list[ast.AST]:
+    """The expressions passed as ``param`` at every call of ``func`` in the module."""
+    names = [a.arg for a in func.args.args]
+    index = names.index(param)
+    found = []
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        callee = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        if callee != func.name:
+            continue
+        pos = index - 1 if (isinstance(call.func, ast.Attribute) and names and names[0] in ("self", "cls")) else index
+        for kw in call.keywords:
+            if kw.arg == param:
+                found.append(kw.value)
+        if pos < len(call.args):
+            found.append(call.args[pos])
+    return found
+
+
+def _templates(expr: ast.AST, tree: ast.AST, modules: dict, site: str) -> list[tuple]:
+    """Every message ``expr`` can evaluate to, as tuples of literal strings and FIELD."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return [(expr.value,)]
+    if isinstance(expr, ast.JoinedStr):
+        parts = []
+        for v in expr.values:
+            parts.append(v.value if isinstance(v, ast.Constant) else FIELD)
+        return [tuple(parts)]
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        return [a + b for a in _templates(expr.left, tree, modules, site)
+                for b in _templates(expr.right, tree, modules, site)]
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "join":
+        return [(LINES,)]  # "".join(traceback lines): text that depends on the user's program
+    if isinstance(expr, ast.Name):
+        func = _enclosing(tree, expr)
+        if func is not None:
+            local = [n.value for n in ast.walk(func) if isinstance(n, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == expr.id for t in n.targets)]
+            if local:
+                return [t for v in local for t in _templates(v, tree, modules, site)]
+            if expr.id in [a.arg for a in func.args.args]:
+                passed = _callers_args(tree, func, expr.id)
+                if passed:
+                    return [t for v in passed for t in _templates(v, tree, modules, site)]
+        for module_tree in [tree, *modules.values()]:  # a module constant, here or imported
+            for node in module_tree.body:
+                if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == expr.id
+                                                        for t in node.targets):
+                    return _templates(node.value, module_tree, modules, site)
+    raise Unresolved(f"{site}: cannot tell what message {ast.unparse(expr)!r} is")
+
+
+def _is_warn(call: ast.Call) -> bool:
+    f = call.func
+    return (isinstance(f, ast.Attribute) and f.attr == "warn") or (isinstance(f, ast.Name) and f.id == "warn")
+
+
+def engine_messages() -> list[Message]:
+    modules = {p.name: ast.parse(p.read_text(encoding="utf-8"), str(p)) for p in sorted(ENGINE.glob("*.py"))}
+    messages, problems = [], []
+    for name, tree in modules.items():
+        for node in ast.walk(tree):
+            site = f"engine/{name}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.Raise):
+                if node.exc is None:
+                    continue  # a bare re-raise passes on someone else's message
+                if not isinstance(node.exc, ast.Call):
+                    if isinstance(node.exc, ast.Name) and node.exc.id.endswith("Error"):
+                        continue  # `raise NotImplementedError` in an abstract method: no message
+                    problems.append(f"{site}: raises {ast.unparse(node.exc)!r}, not a call with a message")
+                    continue
+                args = node.exc.args
+                if not args:
+                    problems.append(f"{site}: {ast.unparse(node.exc)} has no message")
+                    continue
+                expr = args[0]
+            elif isinstance(node, ast.Call) and _is_warn(node) and node.args:
+                expr = node.args[0]
+            else:
+                continue
+            try:
+                for parts in _templates(expr, tree, modules, site):
+                    messages.append(Message(tuple(parts), site))
+            except Unresolved as exc:
+                problems.append(str(exc))
+    assert not problems, "\n".join(problems)
+    unique = {}
+    for m in messages:
+        unique.setdefault(m.parts, m)
+    return list(unique.values())
+
+
+def engine_outputs(page: Path) -> str:
+    """The expected output of every >>> example of the page that runs the engine."""
+    parser = doctest.DocTestParser()
+    text = page.read_text(encoding="utf-8")
+    return "\n".join(ex.want for b in mdblocks.iter_blocks(text)
+                     if b.language == "pycon" and mdblocks.namespace_of(b) == "engine"
+                     for ex in parser.get_examples(b.source))
+
+
+def reachable() -> list[Message]:
+    return [m for m in engine_messages() if m.text not in UNREACHABLE]
+
+
+def test_the_scanner_finds_messages_of_every_kind():
+    texts = {m.text for m in engine_messages()}
+    assert len(texts) >= 50
+    assert any(t.startswith("Trying to backward through the graph a second time") for t in texts)  # a constant
+    assert "element {…} of values does not require grad and does not have a grad_fn" in texts  # an f-string
+    assert "only Values of floating point dtype can require gradients" in texts  # a parameter, via its caller
+    assert any(t.startswith("Using backward() with create_graph=True") for t in texts)  # a warning
+
+
+def test_a_pattern_matches_its_message_and_no_other():
+    m = Message(("element ", FIELD, " of values does not require grad"), "x")
+    assert m.pattern().search("RuntimeError: element 1 of values does not\n require grad")
+    assert not m.pattern().search("RuntimeError: element 1 of values requires grad")
+
+
+def test_the_scanner_fails_on_what_it_cannot_read():
+    tree = ast.parse("def f():\n    raise RuntimeError(make_message())\n")
+    expr = tree.body[0].body[0].exc.args[0]
+    with pytest.raises(Unresolved):
+        _templates(expr, tree, {}, "here")
+
+
+def test_unreachable_messages_are_still_in_the_engine():
+    texts = {m.text for m in engine_messages()}
+    for text in UNREACHABLE:
+        assert text in texts, f"{text!r} is gone from engine/: drop it from UNREACHABLE"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_engine_message_has_an_entry_that_triggers_it(page):
+    shown = engine_outputs(page)
+    missing = [f"{m.site}: {m.text}" for m in reachable() if not m.pattern().search(shown)]
+    assert not missing, f"{page.name} has no example whose output shows:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_heading_has_an_english_anchor(page):
+    headings = [line for line in page.read_text(encoding="utf-8").splitlines()
+                if re.match(r"#{2,4} ", line)]
+    assert headings
+    bad = [h for h in headings if not re.search(r"\{ #[a-z0-9-]+ \}$", h)]
+    assert not bad, bad
+
+
+def test_both_languages_have_the_same_anchors():
+    anchors = [re.findall(r"\{ #([a-z0-9-]+) \}", p.read_text(encoding="utf-8")) for p in PAGES]
+    assert anchors[0] == anchors[1]
