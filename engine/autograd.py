@@ -29,6 +29,7 @@ on, so the gradients that come out are themselves differentiable.
 from __future__ import annotations
 
 import os
+import threading
 import traceback
 import warnings
 from operator import attrgetter
@@ -263,8 +264,8 @@ def _constant(g) -> Value:
     return make_value(g._data if g.__class__ is Value else g)
 
 
-def _as_hook_arg(g) -> Value:
-    return g if g.__class__ is Value else _constant(g)
+def _as_hook_arg(g) -> Optional[Value]:
+    return g if g is None or g.__class__ is Value else _constant(g)
 
 
 def _hook_result(r, g):
@@ -278,6 +279,15 @@ def _hook_result(r, g):
 # ---------------------------------------------------------------------------------
 # The walk
 # ---------------------------------------------------------------------------------
+#
+# Everything a walk knows lives in its own locals (``buf``, ``leaf_total``, ``seen``,
+# ``needed``): nothing is written on the shared nodes except what torch writes there
+# too (freed saved values, retained and accumulated grads), so several threads can
+# walk the same graph at once.  Adding to a ``.grad`` takes ``_grad_lock``, as torch's
+# AccumulateGrad takes the leaf's mutex.
+
+_grad_lock = threading.Lock()
+
 
 def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Optional[set],
           accumulate: bool) -> dict:
@@ -286,7 +296,10 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     buf = {}  # node -> summed gradient; multi-output node -> list of them
     leaf_total = {}  # leaf -> summed gradient
     for v, s in zip(outputs, seeds):
-        if not graph and s.__class__ is Value:
+        if graph:
+            if s.__class__ is not Value:
+                s = make_value(s)  # a constant seed, as torch's ones_like: formulas then read grad * x
+        elif s.__class__ is Value:
             s = s._data
         _deliver(v._node or v, s, buf, leaf_total)
     nodes, waiting, strays = _discover(list(buf), targets)
@@ -295,7 +308,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     if targets is None or (not strays and all(t.__class__ is Value for t in targets)):
         needed = None
     else:
-        needed = _needed(nodes, targets)
+        needed = _needed(nodes, targets, accumulate)
     captured = {}
     anomaly = anomaly_mode.enabled
     free = not keep_graph
@@ -308,14 +321,12 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
             _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
         for n in nodes:
             g = pop(n, None)
-            if g is None and not n._custom:
-                continue  # no gradient reached this node (a custom Function runs anyway, as in torch)
-            if n._meta is None and not anomaly:
+            if n._meta is None and g is not None and not anomaly:
                 # The hot path: a built-in node with no hooks (custom nodes always have _meta).
                 if targets is not None:
                     if n in targets:
                         captured[n] = g
-                    if needed is not None and n._mark is not needed:
+                    if needed is not None and n not in needed:
                         continue  # not on a path to the requested inputs
                 s0 = n._s0
                 if s0 is _FREED:
@@ -330,17 +341,20 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                     continue  # not on a path to the requested inputs
                 edges = n._next
             for e, gi in zip(edges, grads):
-                if e is None or gi is None:
+                if e is None:
                     continue
                 k = e.__class__
                 if k is Value:
-                    old = leaf_get(e)
-                    leaf_total[e] = gi if old is None else old + gi
+                    if gi is not None:
+                        old = leaf_get(e)
+                        leaf_total[e] = gi if old is None else old + gi
                     left = waiting_get(e)
                     if left is not None:  # a leaf whose moment of completion is observable
                         if left == 1:
-                            _finish_leaf(e, leaf_total.pop(e), graph, targets, accumulate, captured)
+                            _finish_leaf(e, leaf_total.pop(e, None), graph, targets, accumulate, captured)
                         waiting[e] = left - 1
+                elif gi is None:
+                    continue  # the node still runs (torch passes it an undefined gradient)
                 elif k is OutputNr:
                     _deliver(e, gi, buf, leaf_total)
                 else:
@@ -361,20 +375,19 @@ def _discover(roots: list, targets: Optional[set] = None):
     leaves whose moment of completion someone can observe, how many edges reach
     them; and whether some leaf reached is not in ``targets`` (when given).
 
-    An explicit stack: a graph a million nodes deep is fine.  Nodes are marked with
-    a token unique to this walk (cheaper than a set).  A leaf with hooks is observed
-    when its gradient completes (its hooks run then); so is every leaf when the graph
-    holds user code (hooks on nodes, custom Functions): those are counted, so they
-    finish at the moment torch's would.  Other leaves simply accumulate at the end.
+    An explicit stack: a graph a million nodes deep is fine.  The nodes seen are
+    kept in a set of this walk's own, never marked on the nodes (another thread may
+    be walking them).  When the graph holds user code (hooks on nodes or leaves,
+    custom Functions), every leaf's incoming edges are counted, so that it finishes
+    (hooks, then ``.grad``) at the moment torch's AccumulateGrad would run: user
+    code that runs later sees it.  Otherwise leaves simply accumulate at the end.
     """
-    token = object()
     waiting = {}
     strays = []
-    for r in roots:
-        r._mark = token
+    seen = set(roots)
     nodes = list(roots)
     stack = list(roots)
-    pop, push, keep, count = stack.pop, stack.append, nodes.append, waiting.get
+    pop, push, keep, add = stack.pop, stack.append, nodes.append, seen.add
     look_at_leaves = targets is not None  # (else only leaves with hooks matter here)
 
     def visit(e) -> None:  # the general case: any edge of any node
@@ -382,14 +395,14 @@ def _discover(roots: list, targets: Optional[set] = None):
             return
         if e.__class__ is Value:
             if e._x is not None:
-                waiting[e] = count(e, 0) + 1
+                waiting[e] = 0
             if targets is not None and e not in targets:
                 strays.append(e)
             return
         if e.__class__ is OutputNr:
             e = e.node
-        if e._mark is not token:
-            e._mark = token
+        if e not in seen:
+            add(e)
             push(e)
             keep(e)
 
@@ -409,8 +422,8 @@ def _discover(roots: list, targets: Optional[set] = None):
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
-            elif e._mark is not token:
-                e._mark = token
+            elif e not in seen:
+                add(e)
                 push(e)
                 keep(e)
         e = n._e1
@@ -420,12 +433,13 @@ def _discover(roots: list, targets: Optional[set] = None):
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
-            elif e._mark is not token:
-                e._mark = token
+            elif e not in seen:
+                add(e)
                 push(e)
                 keep(e)
-    if user_code:
+    if user_code or waiting:
         waiting.clear()
+        count = waiting.get
         for n in nodes:
             for e in n._next:
                 if e.__class__ is Value:
@@ -445,32 +459,52 @@ def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_a
 
 def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict):
     """Run one node on the general path: hooks, capture for ``grad()``, custom
-    Functions, create_graph, anomaly mode.  Returns its input gradients, or None if
-    the node is not on a path to the requested inputs."""
-    runs = needed is None or n._mark is needed
-    if n._meta is not None:
-        g = _node_prologue(n, g, runs, targets, captured, graph)
+    Functions, create_graph, anomaly mode, a node that got no gradient.  Returns its
+    input gradients, or None if the node is not on a path to the requested inputs."""
+    runs = needed is None or n in needed
+    meta = n._meta
+    if not runs:
+        # torch does not run it; if grad() asked for its gradient, the tensor hooks
+        # still see it (not the node's own pre-hooks).
+        if meta is not None and _is_captured(n, targets):
+            _node_prologue(n, g, False, targets, captured, graph)
+        elif targets is not None and n in targets:
+            captured[n] = g
+        return None
+    if meta is not None:
+        g = _node_prologue(n, g, True, targets, captured, graph)
     elif targets is not None and n in targets:
         captured[n] = g
-    if not runs:
-        return None
     if anomaly:
         grads = _run_node_anomalous(n, g, graph, keep_graph)
     else:
         grads = _apply(n, g, graph, keep_graph)
-    if n._meta is not None and n._meta.posthooks:
-        grads = _node_posthooks(n, grads, g)
+    if meta is not None and meta.posthooks:
+        grads = _node_posthooks(n, grads, g, graph)
     return grads
 
 
+def _is_captured(n, targets) -> bool:
+    if targets is None:
+        return False
+    if n in targets:
+        return True
+    return any((n, nr) in targets for nr in range(getattr(n, "_n_outputs", 1)))
+
+
 def _apply(n, g, graph: bool, keep_graph: bool):
-    """Call node ``n``'s derivative on gradient ``g``; free what it saved unless kept."""
+    """Call node ``n``'s derivative on gradient ``g``; free what it saved unless kept.
+    A built-in node that got no gradient (a custom backward returned None) still
+    frees, and passes no gradient on, as torch's nodes do."""
     if n._custom:
         return n._run(g, graph, keep_graph)
     s0 = n._s0
     if s0 is _FREED:
         raise RuntimeError(FREED_MESSAGE)
-    grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+    if g is None:
+        grads = (None,) * len(n._next)
+    else:
+        grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
     if not keep_graph and s0 is not None:
         n._s0 = _FREED
     return grads
@@ -493,10 +527,16 @@ def _deliver(edge, g, buf: dict, leaf_total: dict) -> None:
         buf[edge] = g if old is None else old + g
 
 
-def _needed(nodes: list, targets: set) -> object:
-    """Mark the nodes that lead to a target (only they run, and are freed, as in
-    torch); returns the mark: ``node._mark is mark`` for those nodes."""
-    mark = object()
+def _needed(nodes: list, targets: set, accumulate: bool) -> set:
+    """The nodes that lead to a target: only they run (and are freed), as in torch.
+    For ``backward(inputs=[m])`` with a non-leaf ``m``, ``m``'s own node runs too."""
+    needed = set()
+    if accumulate:
+        for t in targets:
+            if t.__class__ is tuple:
+                needed.add(t[0])
+            elif t.__class__ is not Value:
+                needed.add(t)
     for n in reversed(nodes):  # oldest first: a node's inputs are decided before it
         for e in (n._e0, n._e1) if n._meta is None else n._next:
             if e is None:
@@ -505,28 +545,27 @@ def _needed(nodes: list, targets: set) -> object:
             if k is Value:
                 hit = e in targets
             elif k is OutputNr:
-                hit = e.node._mark is mark or (e.node, e.nr) in targets
+                hit = e.node in needed or (e.node, e.nr) in targets
             else:
-                hit = e._mark is mark or e in targets
+                hit = e in needed or e in targets
             if hit:
-                n._mark = mark
+                needed.add(n)
                 break
-    return mark
+    return needed
 
 
 def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
-    """Capture, tensor hooks and retain_grad for the outputs of node ``n``.
+    """Capture, tensor hooks and retain_grad for the outputs of node ``n``; then, if
+    it runs, its pre-hooks.
 
     A gradient asked for by ``grad()`` is taken before the hooks if the node runs
     anyway, after them if not (torch's rule).  ``retain_grad`` stores it after all
-    hooks.
+    hooks.  A missing gradient (None) is shown to the hooks as None, as torch does.
     """
     meta = n._meta
-    multi = g.__class__ is list
-    grads = g if multi else [g]
+    multi = g.__class__ is list or (g is None and getattr(n, "_n_outputs", 1) > 1)
+    grads = (g if g is not None else [None] * n._n_outputs) if multi else [g]
     for nr, gi in enumerate(grads):
-        if gi is None:
-            continue
         key = (n, nr) if multi else n
         want = targets is not None and key in targets
         if want and runs:
@@ -539,16 +578,17 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
         if want and not runs:
             captured[key] = gi
         ref = meta.retain.get(nr)
-        v = ref() if ref is not None else None
+        v = ref() if ref is not None and gi is not None else None
         if v is not None:
-            if graph:
-                v._grad = _as_hook_arg(gi) if v._grad is None else v._grad + gi
-            else:
-                total = gi if v._grad is None else v._grad._data + gi
-                v._grad = _constant(total)
+            with _grad_lock:
+                if graph:
+                    v._grad = _as_hook_arg(gi) if v._grad is None else v._grad + gi
+                else:
+                    total = gi if v._grad is None else v._grad._data + gi
+                    v._grad = _constant(total)
         grads[nr] = gi
-    if meta.prehooks:
-        outs = tuple(_as_hook_arg(x) if x is not None else None for x in grads)
+    if runs and meta.prehooks:
+        outs = tuple(_as_hook_arg(x) for x in grads)
         for fn in list(meta.prehooks.values()):
             r = fn(outs)
             if r is not None:
@@ -557,18 +597,20 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
     return grads if multi else grads[0]
 
 
-def _node_posthooks(n, grads, g):
-    ins = tuple(_as_hook_arg(x) if x is not None else None for x in grads)
-    outs = tuple(_as_hook_arg(x) if x is not None else None for x in (g if g.__class__ is list else [g]))
+def _node_posthooks(n, grads, g, graph: bool):
+    ins = tuple(_as_hook_arg(x) for x in grads)
+    outs = tuple(_as_hook_arg(x) for x in (g if g.__class__ is list else [g]))
     for fn in list(n._meta.posthooks.values()):
         r = fn(ins, outs)
         if r is not None:
             ins = tuple(r)
-    return ins
+    return [x if graph or x is None else x._data for x in ins]
 
 
 def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict) -> None:
-    """All of ``leaf``'s gradient has arrived: hooks, then capture or accumulate."""
+    """All of ``leaf``'s gradient has arrived (``g``; None if only missing gradients
+    did): hooks, then capture or accumulate, then the post-accumulate hooks.  This is
+    torch's AccumulateGrad node."""
     if targets is not None and leaf not in targets:
         return
     hooks = leaf._x.get("hooks") if leaf._x is not None else None
@@ -580,26 +622,30 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
     if not accumulate:
         captured[leaf] = g
         return
-    old = leaf._grad
-    if not graph:
-        if old is None:
-            leaf._grad = _constant(g)
-        else:
-            old._data += g  # in place: the same .grad object, as in torch
-    elif old is None:
-        if g.__class__ is Value and g._rg:
-            leaf._grad = _value._unary(_value.CopyBackwards, g._data, g, None)
-        else:
-            leaf._grad = _constant(g)
-    else:
-        new = old + g  # out of place: the old .grad is left as it was
-        leaf._grad = new if new.__class__ is Value else _constant(new)
+    if g is not None:
+        with _grad_lock:
+            old = leaf._grad
+            if not graph:
+                if old is None:
+                    leaf._grad = _constant(g)
+                else:
+                    old._data += g  # in place: the same .grad object, as in torch
+            elif old is None:
+                if g.__class__ is Value and g._rg:
+                    leaf._grad = _value._unary(_value.CopyBackwards, g._data, g, None)
+                else:
+                    leaf._grad = _constant(g)
+            else:
+                new = old + g  # out of place: the old .grad is left as it was
+                leaf._grad = new if new.__class__ is Value else _constant(new)
     post = leaf._x.get("post") if leaf._x is not None else None
     if post:
         for fn in list(post.values()):
             r = fn(leaf)
-            if r is not None and r.__class__ is not Value:
-                raise TypeError(f"expected Value, but hook returned '{type(r).__name__}'")
+            if r is not None and r is not leaf:
+                if r.__class__ is not Value:
+                    raise TypeError(f"expected Value, but hook returned '{type(r).__name__}'")
+                raise RuntimeError("Value post accumulate grad hooks should return None.")
 
 
 def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
@@ -609,7 +655,9 @@ def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
     try:
         grads = _apply(n, g, graph, keep_graph)
         if anomaly_mode.check_nan:
-            for i, gi in enumerate(grads):
+            for i, (e, gi) in enumerate(zip(n._next, grads)):
+                if e is None:
+                    continue  # an input that needs no gradient: torch does not compute it
                 x = gi._data if gi.__class__ is Value else gi
                 if x is not None and x != x:
                     raise RuntimeError(f"Function '{n.name()}' returned nan values in its {i}th output.")

@@ -161,7 +161,7 @@ class Function:
         ctx._edges = ()
         ctx._e0 = ctx._e1 = None
         ctx._seq = _next_seq()
-        ctx._s0 = ctx._s1 = ctx._mark = None
+        ctx._s0 = ctx._s1 = None
         ctx._meta = NodeMeta()  # never None: keeps custom nodes off the walk's fast path
         ctx._to_save = ()
         ctx._saved = ()
@@ -260,7 +260,7 @@ def once_differentiable(backward: Callable) -> Callable:
                 err._edges = (Value(float(r._data), requires_grad=True),)
                 err._e0 = err._e1 = None
                 err._seq = _next_seq()
-                err._s0 = err._s1 = err._mark = None
+                err._s0 = err._s1 = None
                 err._meta = NodeMeta()  # its edges are in _edges: keep it off the fast path
                 v = make_value(r._data)
                 v._node = err

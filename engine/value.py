@@ -67,7 +67,7 @@ class Node:
     for a leaf that requires grad and ``(None, 0)`` for a constant.
     """
 
-    __slots__ = ("_e0", "_e1", "_seq", "_s0", "_s1", "_meta", "_mark")
+    __slots__ = ("_e0", "_e1", "_seq", "_s0", "_s1", "_meta")
 
     #: Whether the op saves values for backward; only such nodes are freed.
     _saves = True
@@ -270,7 +270,7 @@ def _unary(cls, data, x: "Value", s0, s1=None) -> "Value":
         node._seq = _next_seq()
         node._s0 = s0
         node._s1 = s1
-        node._meta = node._mark = None
+        node._meta = None
         out._node = node
         out._rg = True
     else:
@@ -293,7 +293,7 @@ def _binary(cls, data, x: "Value", y: "Optional[Value]", s0, s1) -> "Value":
         node._seq = _next_seq()
         node._s0 = s0
         node._s1 = s1
-        node._meta = node._mark = None
+        node._meta = None
         out._node = node
         out._rg = True
     else:
