@@ -365,11 +365,33 @@ def _sgn(x):
     return F.sign(x)
 
 
-def _where_zero(x):
-    """torch's ``where(cond, 0, x)`` where cond holds: 0, still attached to ``x``'s graph."""
-    if x.__class__ is Value and x._rg:
-        return _unary(WhereBackward0, 0.0, x, 0.0)
-    return 0.0
+def _where(cond: bool, x):
+    """torch's ``where(cond, zeros, x)``: 0 where ``cond`` holds, else ``x``.  On a
+    Value with a graph it is a ``WhereBackward0`` node either way, as in torch."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _binary(WhereBackward0, 0.0 if cond else x._data, _NO_GRAPH, x, cond, None)
+        return make_value(0.0 if cond else x._data)
+    return 0.0 if cond else x
+
+
+def _mul_scalar(x, c):
+    """``x * c`` with ``c`` a number, as torch's formulas write it (``mul.Scalar``:
+    ``MulBackward1``, where ``Value * number`` is ``MulBackward0`` as ``tensor * 2.0`` is)."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _unary(MulBackward1, x._data * c, x, None, c)
+        return make_value(x._data * c)
+    return x * c
+
+
+def _sub_scalar(x, c):
+    """``x - c`` with ``c`` a number, as torch's formulas write it (``SubBackward1``)."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _unary(SubBackward1, x._data - c, x, None)
+        return make_value(x._data - c)
+    return x - c
 
 
 # Three derivatives torch computes as ops of their own (tanh_backward,
@@ -421,6 +443,13 @@ class SubBackward0(Node):
     vjp = staticmethod(lambda g, _a, _b: (g, -g))
 
 
+class SubBackward1(Node):
+    """z = a - c   (c a number; only inside derivative graphs, as torch's ``sub.Scalar``)"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g,))
+
+
 class RsubBackward1(Node):
     """z = c - a   (c a number)"""
     __slots__ = ()
@@ -453,6 +482,17 @@ class MulBackward0(Node):
     vjp = staticmethod(lambda g, a, b: (g * b, g * a))
 
 
+class MulBackward1(Node):
+    """z = a * c   (c a number; only inside derivative graphs, as torch's ``mul.Scalar``)"""
+    __slots__ = ()
+    _saves = False
+    _sources, _saved_names = (None,), ("other",)
+    vjp = staticmethod(lambda g, _a, c: (_mul_scalar(g, c),))
+
+    def unpack(self) -> tuple:
+        return None, self._s1
+
+
 class DivBackward0(Node):
     """z = a / b"""
     __slots__ = ()
@@ -472,29 +512,64 @@ class PowBackward0(Node):
     """z = a ** n   (n a number)"""
     __slots__ = ()
     _sources, _saved_names = (0, None), ("self", "exponent")
-    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * (n * _pow_scalar(a, n - 1)),))
+    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * _mul_scalar(_pow_scalar(a, n - 1), n),))
 
 
 class PowBackward1(Node):
-    """z = a ** b   (both Values)"""
+    """z = a ** b   (both Values).  Saves ``a`` in slot 0, ``(b, z)`` in slot 1: the
+    derivative for ``b`` is ``z * log(a)``, with the saved result ``z`` attached to this
+    very node, so a double backward runs it again, as torch's does."""
     __slots__ = ()
     _arity = 2
-    _sources, _saved_names = (0, 1), ("self", "exponent")
+    _sources, _saved_names = (0, 1), ("self", "exponent", "result")
 
     @staticmethod
-    def vjp(g, a, b):
-        ga = g * (b * _pow(a, b - 1))
-        za = _pow(a, b) * _log(a)
-        return (_where_zero(ga) if _data(b) == 0 else ga,
-                g * (_where_zero(za) if _data(a) == 0 and _data(b) >= 0 else za))
+    def vjp(g, a, b_z):
+        b, z = b_z
+        return (_where(_data(b) == 0, g * (b * _pow(a, _sub_scalar(b, 1)))),
+                g * _where(_data(a) == 0 and _data(b) >= 0, z * _log(a)))
+
+    def unpack(self) -> tuple:
+        s0 = self._s0
+        if s0 is _FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        b, z = self._s1
+        return saved_value(s0, self._e0), (saved_value(b, self._e1), saved_value(z, self))
+
+    def __getattr__(self, attr: str):
+        if attr in ("_saved_self", "_saved_exponent", "_saved_result"):
+            a, (b, z) = self.unpack()
+            return {"_saved_self": a, "_saved_exponent": b, "_saved_result": z}[attr]
+        return Node.__getattr__(self, attr)
 
 
 class PowBackward2(Node):
-    """z = c ** a   (c a number)"""
+    """z = c ** a   (c a number).  Saves ``a`` in slot 0, ``(c, z)`` in slot 1; the
+    derivative ``z * log(c)`` reads the saved result, attached to this node (see
+    ``PowBackward1``)."""
     __slots__ = ()
-    _sources, _saved_names = (0, None), ("exponent", "self")
-    vjp = staticmethod(lambda g, a, c: (
-        g * (_where_zero(_pow(c, a) * F.log(c)) if c == 0 and _data(a) >= 0 else _pow(c, a) * F.log(c)),))
+    _sources, _saved_names = (0, None), ("exponent", "self", "result")
+
+    @staticmethod
+    def vjp(g, a, c_z):
+        c, z = c_z
+        d = _mul_scalar(z, F.log(c))
+        return (g * (_where(_data(a) >= 0, d) if c == 0 else d),)
+
+    def unpack(self) -> tuple:
+        s0 = self._s0
+        if s0 is _FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        c, z = self._s1
+        return saved_value(s0, self._e0), (c, saved_value(z, self))
+
+    def __getattr__(self, attr: str):
+        if attr == "_saved_self":
+            return self._s1[0]  # a number: outlives a backward
+        if attr in ("_saved_exponent", "_saved_result"):
+            a, (_, z) = self.unpack()
+            return a if attr == "_saved_exponent" else z
+        return Node.__getattr__(self, attr)
 
 
 class ExpBackward0(Node):
@@ -564,7 +639,7 @@ class SqrtBackward0(Node):
     """z = sqrt(a)"""
     __slots__ = ()
     _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (_div(g, 2 * z),))
+    vjp = staticmethod(lambda g, z, _: (_div(g, _mul_scalar(z, 2)),))
 
 
 class AbsBackward0(Node):
@@ -582,10 +657,16 @@ class SgnBackward0(Node):
 
 
 class WhereBackward0(Node):
-    """z = where(cond, 0, a) with cond true   (PowBackward1's derivative at a 0 exponent or base)"""
+    """z = where(cond, 0, a)   (in the derivatives of pow); edges: the zeros (None), ``a``"""
     __slots__ = ()
+    _arity = 2
     _sources, _saved_names = (), ()  # (saves its condition, like torch: freed, never shown)
-    vjp = staticmethod(lambda g, _a, _b: (0.0,))
+    vjp = staticmethod(lambda g, cond, _b: (None, _where(cond, g)))
+
+    def unpack(self) -> tuple:
+        if self._s0 is _FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        return self._s0, None
 
 
 class TanhBackwardBackward0(Node):
@@ -888,7 +969,8 @@ class Value:
         a = self._data
         if other.__class__ is Value:
             b = other._data
-            return _binary(PowBackward1, F.pow(a, b), self, other, a, b)
+            z = F.pow(a, b)
+            return _binary(PowBackward1, z, self, other, a, (b, z))
         n = _number(other)
         if n is NotImplemented:
             return NotImplemented
@@ -898,7 +980,8 @@ class Value:
         c = _number(other)
         if c is NotImplemented:
             return NotImplemented
-        return _unary(PowBackward2, F.pow(c, self._data), self, self._data, c)
+        z = F.pow(c, self._data)
+        return _unary(PowBackward2, z, self, self._data, (c, z))
 
     def __neg__(self):
         return _unary(NegBackward0, -self._data, self, None)
@@ -975,6 +1058,7 @@ class Value:
 
 _new_value = object.__new__
 _new_node = object.__new__
+_NO_GRAPH = make_value(0.0)  # stands for torch's ``zeros`` operand of ``where``: no graph
 
 
 def _backward_seam(*args, **kwargs):  # replaced by engine.autograd at import
