@@ -33,6 +33,7 @@ import threading
 import traceback
 import warnings
 from operator import attrgetter
+from collections.abc import Mapping
 from typing import Optional, Sequence, Union
 
 from . import value as _value
@@ -123,19 +124,21 @@ def backward(tensors: Values, grad_tensors: Seeds = None, retain_graph: Optional
     >>> [x.grad.item() for x in xs]
     [4.0, 18.0, 4.0]
     """
+    # torch's order of checks: inputs, outputs, seeds, then the outputs' and the inputs' flags
+    if inputs is not None:
+        inputs = _as_values(_mapping_values(inputs, "backward"), "inputs")
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     outputs = _as_values(tensors, "tensors")
     seeds = _seeds(grad_tensors, outputs)
     if retain_graph is None:
         retain_graph = create_graph
+    _check_outputs(outputs)
     targets = None
     if inputs is not None:
-        inputs = _as_values(inputs, "inputs")
-        if not inputs:
-            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
         for v in inputs:
             v.retain_grad()  # raises for a Value that does not require grad, as torch does
         targets = {_key(v) for v in inputs}
-    _check_outputs(outputs)
     if create_graph:
         global _warned_reference_cycle
         if not _warned_reference_cycle:
@@ -168,24 +171,23 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
             "but got: allow_unused=False."
         )
     allow_unused = bool(allow_unused) or materialize_grads
+    # torch's order of checks: outputs, inputs, seeds, then the outputs' and the inputs' flags
+    outs = _as_values(outputs, "outputs")
+    names = list(inputs) if type(inputs) is dict else None
+    ins = _as_values(_mapping_values(inputs, "grad"), "inputs")
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     if not only_inputs:
         warnings.warn(
             "only_inputs argument is deprecated and is ignored now (defaults to True). To "
             "accumulate gradient for other parts of the graph, please use torch.autograd.backward.",
             FutureWarning, stacklevel=2,
         )
-    names = None
-    if isinstance(inputs, dict):
-        names, inputs = list(inputs), list(inputs.values())
-    outs = _as_values(outputs, "outputs")
-    ins = _as_values(inputs, "inputs")
-    if not ins:
-        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     seeds = _seeds(grad_outputs, outs)
+    _check_outputs(outs)
     for v in ins:
         if not v._rg:
             raise RuntimeError("One of the differentiated Values does not require grad")
-    _check_outputs(outs)
     if retain_graph is None:
         retain_graph = create_graph
     keys = [_key(v) for v in ins]
@@ -199,7 +201,8 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
                     f"The differentiated Value at index {i} appears to not have been used in "
                     "the graph. Set allow_unused=True if this is the desired behavior."
                 )
-            result.append(Value(0.0) if materialize_grads else None)
+            # torch's zeros_like(input, requires_grad=create_graph): a Hessian loop goes on
+            result.append(Value(0.0, requires_grad=create_graph) if materialize_grads else None)
         else:
             result.append(g if g.__class__ is Value and create_graph else _constant(g))
     if names is not None:
@@ -211,10 +214,24 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
 # Argument checking
 # ---------------------------------------------------------------------------------
 
+def _mapping_values(x, fn: str):
+    """``inputs`` given as a dict stands for its values; another mapping is refused."""
+    if type(x) is dict:
+        return list(x.values())
+    if isinstance(x, Mapping):
+        raise TypeError(f"`inputs` argument to `{fn}()` must be a dict, not {type(x).__name__}. "
+                        "Other Mapping types are not supported.")
+    return x
+
+
 def _as_values(x, what: str) -> list:
-    items = [x] if x.__class__ is Value else list(x) if isinstance(x, (list, tuple)) else None
-    if items is None:
-        raise TypeError(f"{what} must be a Value or a sequence of Values, got {type(x).__name__}")
+    """A Value, or any iterable of Values (list, tuple, set, generator ...), as a list."""
+    if x.__class__ is Value:
+        return [x]
+    try:
+        items = list(x)
+    except TypeError:
+        raise TypeError(f"{what} must be a Value or a sequence of Values, got {type(x).__name__}") from None
     for v in items:
         if v.__class__ is not Value:
             raise TypeError(f"{what} must be Values, but got an element of type {type(v).__name__}")

@@ -27,6 +27,7 @@ Value(4.0)
 
 from __future__ import annotations
 
+import copy
 import itertools
 import numbers
 import warnings
@@ -311,6 +312,8 @@ def _number(v):
         return int(v)
     if isinstance(v, numbers.Real):  # numpy floats, Fraction
         return float(v)
+    if k.__name__ == "bool" and k.__module__ == "numpy":  # np.True_: not a numbers.Integral
+        return int(v)
     return NotImplemented
 
 
@@ -767,12 +770,61 @@ class Value:
         return self._data
 
     def __float__(self) -> float:
-        if self._rg:
+        global _warned_scalar_conversion
+        if self._rg and not _warned_scalar_conversion:
+            _warned_scalar_conversion = True  # once per process, as torch's TORCH_WARN_ONCE
             warnings.warn(SCALAR_CONVERSION_WARNING, UserWarning, stacklevel=2)
         return float(self._data)
 
     def __int__(self) -> int:
         return int(self._data)
+
+    def __index__(self) -> int:
+        """An int Value can index a list (``range(Value(3))``), as an integer tensor can."""
+        if self._data.__class__ is not int:
+            raise TypeError("only integer values of a single element can be converted to an index")
+        return self._data
+
+    def __format__(self, spec: str) -> str:
+        """Formats the number, as a 0-dim tensor does: ``f"{v:.3f}"``."""
+        return self._data.__format__(spec)
+
+    # -- copies and pickles, as torch's ---------------------------------------------------
+    def __deepcopy__(self, memo: dict) -> "Value":
+        """A leaf's deep copy: same number, ``requires_grad`` and name, a deep copy of
+        ``.grad``, no hooks.  A non-leaf refuses, as in torch."""
+        if self._node is not None:
+            raise RuntimeError(
+                "Only Values created explicitly by the user (graph leaves) support the deepcopy protocol at "
+                "the moment.  If you were attempting to deepcopy a module, this may be because of a "
+                "torch.nn.utils.weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001"
+            )
+        new = make_value(self._data)
+        new._rg = self._rg
+        new.name = self.name
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = copy.deepcopy(self._grad, memo)
+        return new
+
+    def __reduce_ex__(self, protocol):
+        """``copy.copy`` and ``pickle``: a new leaf with the number and ``requires_grad``;
+        ``.grad`` and hooks are dropped, with torch's warning for each hook."""
+        for hook in self._hooks():
+            warnings.warn(
+                f"backward hook {hook!r} on value will not be serialized.  If this is expected, you can "
+                "decorate the function with @torch.utils.hooks.unserializable_hook to suppress this warning",
+                UserWarning, stacklevel=3)
+        return _rebuild_value, (self._data, self._rg, self.name)
+
+    def _hooks(self) -> list:
+        """The functions registered with ``register_hook`` on this Value."""
+        if self._node is None:
+            return list(self._x.get("hooks", {}).values()) if self._x is not None else []
+        base, nr = self._node_and_nr()
+        if base._meta is None:
+            return []
+        return [fn for hook_nr, fn in base._meta.tensor_hooks.values() if hook_nr == nr]
 
     def __bool__(self) -> bool:
         return bool(self._data)
@@ -843,6 +895,8 @@ class Value:
     def grad(self, value: Optional["Value"]) -> None:
         if value is not None and value.__class__ is not Value:
             raise TypeError(f"assigned grad expected to be a Value or None but got grad of type {type(value).__name__}")
+        if value is self:
+            raise RuntimeError("can't assign Value as its own grad")
         self._grad = value
 
     @property
@@ -1055,6 +1109,17 @@ class Value:
         return NotImplemented if b is NotImplemented else self._data >= b
 
     __hash__ = object.__hash__  # by identity, like tensors
+
+_warned_scalar_conversion = False
+
+
+def _rebuild_value(data, requires_grad: bool, name) -> "Value":
+    """What a copied or unpickled Value is rebuilt from (see ``Value.__reduce_ex__``)."""
+    v = make_value(data)
+    v._rg = requires_grad
+    v.name = name
+    return v
+
 
 _new_value = object.__new__
 _new_node = object.__new__
