@@ -575,35 +575,37 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
     """Capture, tensor hooks and retain_grad for the outputs of node ``n``; then, if
     it runs, its pre-hooks.
 
-    A gradient asked for by ``grad()`` is taken before the hooks if the node runs
+    The tensor hooks of all outputs run in the order they were registered.  A
+    gradient asked for by ``grad()`` is taken before the hooks if the node runs
     anyway, after them if not (torch's rule).  ``retain_grad`` stores it after all
     hooks.  A missing gradient (None) is shown to the hooks as None, as torch does.
     """
     meta = n._meta
     multi = g.__class__ is list or (g is None and getattr(n, "_n_outputs", 1) > 1)
     grads = (g if g is not None else [None] * n._n_outputs) if multi else [g]
-    for nr, gi in enumerate(grads):
-        key = (n, nr) if multi else n
-        want = targets is not None and key in targets
-        if want and runs:
-            captured[key] = gi
-        for hook_nr, fn in list(meta.tensor_hooks.values()):
-            if hook_nr == nr:
-                gi = _hook_result(fn(_as_hook_arg(gi)), gi)
-                if not graph and gi.__class__ is Value:
-                    gi = gi._data
-        if want and not runs:
-            captured[key] = gi
-        ref = meta.retain.get(nr)
-        v = ref() if ref is not None and gi is not None else None
-        if v is not None:
+    wanted = ()
+    if targets is not None:
+        wanted = [nr for nr in range(len(grads)) if ((n, nr) if multi else n) in targets]
+    if runs:
+        for nr in wanted:
+            captured[(n, nr) if multi else n] = grads[nr]
+    for nr, fn in list(meta.tensor_hooks.values()):
+        gi = grads[nr]
+        gi = _hook_result(fn(_as_hook_arg(gi)), gi)
+        grads[nr] = gi._data if not graph and gi.__class__ is Value else gi
+    if not runs:
+        for nr in wanted:
+            captured[(n, nr) if multi else n] = grads[nr]
+    for nr, ref in list(meta.retain.items()):
+        v = ref()
+        gi = grads[nr]
+        if v is not None and gi is not None:
             with _grad_lock:
                 if graph:
                     v._grad = _as_hook_arg(gi) if v._grad is None else v._grad + gi
                 else:
                     total = gi if v._grad is None else v._grad._data + gi
                     v._grad = _constant(total)
-        grads[nr] = gi
     if runs and meta.prehooks:
         outs = tuple(_as_hook_arg(x) for x in grads)
         for fn in list(meta.prehooks.values()):
