@@ -497,8 +497,22 @@ def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, neede
     else:
         grads = _apply(n, g, graph, keep_graph)
     if meta is not None and meta.posthooks:
+        if needed is not None:  # torch computes no gradient for an input it will not use
+            grads = [gi if _wanted(e, targets, needed) else None for e, gi in zip(n._next, grads)]
         grads = _node_posthooks(n, grads, g, graph)
     return grads
+
+
+def _wanted(e, targets: set, needed: set) -> bool:
+    """Whether the gradient for edge ``e`` is used: torch's ``should_compute_output``."""
+    k = e.__class__
+    if e is None:
+        return False
+    if k is Value:
+        return e in targets
+    if k is OutputNr:
+        return e.node in needed or (e.node, e.nr) in targets
+    return e in needed or e in targets
 
 
 def _is_captured(n, targets) -> bool:
