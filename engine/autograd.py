@@ -603,7 +603,7 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
     if runs:
         for nr in wanted:
             captured[(n, nr) if multi else n] = grads[nr]
-    for nr, fn in list(meta.tensor_hooks.values()):
+    for nr, fn in _by_output(meta.tensor_hooks):
         gi = grads[nr]
         gi = _hook_result(fn(_as_hook_arg(gi)), gi)
         grads[nr] = gi._data if not graph and gi.__class__ is Value else gi
@@ -628,6 +628,18 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
                 outs = tuple(r)
         grads = [x if graph or x is None else x._data for x in outs]
     return grads if multi else grads[0]
+
+
+def _by_output(tensor_hooks: dict) -> list:
+    """The tensor hooks of a node's outputs in torch's order: output by output, in the
+    order each output got its first hook, then each output's hooks as registered."""
+    hooks = list(tensor_hooks.values())
+    if len({nr for nr, _ in hooks}) > 1:
+        first = {}
+        for i, (nr, _) in enumerate(hooks):
+            first.setdefault(nr, i)
+        hooks.sort(key=lambda h: first[h[0]])  # stable: registration order within an output
+    return hooks
 
 
 def _node_posthooks(n, grads, g, graph: bool):
