@@ -244,10 +244,8 @@ def _seeds(given, outputs: list) -> list:
         return [1.0] * len(outputs)
     if given.__class__ is Value or not isinstance(given, (list, tuple)):
         given = [given]
-    if len(given) != len(outputs):
-        raise RuntimeError(f"got {len(outputs)} values and {len(given)} gradients")
     seeds = []
-    for s in given:
+    for s in given[:len(outputs)]:  # torch zips them: extra seeds are ignored
         if s is None:
             seeds.append(1.0)
         elif s.__class__ is Value:
@@ -257,6 +255,8 @@ def _seeds(given, outputs: list) -> list:
             if n is NotImplemented:
                 raise TypeError(f"gradients can be either Values, numbers or None, but got {type(s).__name__}")
             seeds.append(n)
+    if len(seeds) != len(outputs):
+        raise RuntimeError(f"got {len(outputs)} values and {len(seeds)} gradients")
     return seeds
 
 
