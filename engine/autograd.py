@@ -348,7 +348,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                 s0 = n._s0
                 if s0 is _FREED:
                     raise RuntimeError(FREED_MESSAGE)
-                grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+                grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._s1)
                 if free and s0 is not None:
                     n._s0 = _FREED
                 edges = (n._e0, n._e1)
@@ -535,7 +535,7 @@ def _apply(n, g, graph: bool, keep_graph: bool):
     if g is None:
         grads = (None,) * len(n._next)
     else:
-        grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+        grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._s1)
     if not keep_graph and s0 is not None:
         n._s0 = _FREED
     return grads
@@ -677,7 +677,7 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
                     old._data += g  # in place: the same .grad object, as in torch
             elif old is None:
                 if g.__class__ is Value and g._rg:
-                    leaf._grad = _value._unary(_value.CopyBackwards, g._data, g, None)
+                    leaf._grad = _value._binary(_value.CopyBackwards, g._data, _value._NO_GRAPH, g, None, None)
                 else:
                     leaf._grad = _constant(g)
             else:

@@ -101,10 +101,12 @@ class Node:
         return self._seq
 
     # -- saved values -------------------------------------------------------------
-    def unpack(self) -> tuple:
+    def unpack(self, for_graph: bool = False) -> tuple:
         """The two saved slots as Values wired into the graph (for ``create_graph``):
         a saved input comes back attached to its producer, the saved result to this
-        node, a saved number as itself."""
+        node, a saved number (an exponent) as itself.  A saved input that has no graph
+        is a number, or, ``for_graph``, a Value without history (torch's tensor that
+        does not require grad, so the formulas record the ops torch records)."""
         s0 = self._s0
         if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
@@ -112,12 +114,13 @@ class Node:
         if not sources:
             return None, None
         src = sources[0]
-        v0 = s0 if src is None else saved_value(s0, self if src is RESULT else (self._e0, self._e1)[src])
+        v0 = s0 if src is None else saved_value(s0, self if src is RESULT else (self._e0, self._e1)[src], for_graph)
         if len(sources) == 1:
             return v0, None
         src = sources[1]
         s1 = self._s1
-        return v0, s1 if src is None else saved_value(s1, self if src is RESULT else (self._e0, self._e1)[src])
+        return v0, s1 if src is None else saved_value(
+            s1, self if src is RESULT else (self._e0, self._e1)[src], for_graph)
 
     def __getattr__(self, attr: str):
         """``_saved_<name>``: torch's view of what the node saved.  Saved numbers (an
@@ -244,10 +247,11 @@ def make_value(data, node=None) -> "Value":
     return v
 
 
-def saved_value(data, edge):
-    """A saved input or output as a Value attached to ``edge`` (torch's SavedVariable)."""
+def saved_value(data, edge, wrap: bool = False):
+    """A saved input or output as a Value attached to ``edge`` (torch's SavedVariable);
+    a constant (``edge`` None) as its number, or as a Value with no history if ``wrap``."""
     if edge is None:
-        return data  # a constant: no graph
+        return make_value(data) if wrap else data  # a constant: no graph
     if edge.__class__ is Value:
         return edge  # a leaf is saved as itself
     return make_value(data, edge)
@@ -388,6 +392,15 @@ def _mul_scalar(x, c):
     return x * c
 
 
+def _add_scalar(x, c):
+    """``x + c`` with ``c`` a number, as torch's formulas write it (``AddBackward1``)."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _unary(AddBackward1, x._data + c, x, None)
+        return make_value(x._data + c)
+    return x + c
+
+
 def _sub_scalar(x, c):
     """``x - c`` with ``c`` a number, as torch's formulas write it (``SubBackward1``)."""
     if x.__class__ is Value:
@@ -453,6 +466,13 @@ class SubBackward1(Node):
     vjp = staticmethod(lambda g, _a, _b: (g,))
 
 
+class AddBackward1(Node):
+    """z = a + c   (c a number; only inside derivative graphs, as torch's ``add.Scalar``)"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g,))
+
+
 class RsubBackward1(Node):
     """z = c - a   (c a number)"""
     __slots__ = ()
@@ -468,13 +488,15 @@ class NegBackward0(Node):
 
 
 class CopyBackwards(Node):
-    """z = a   (the copy stored in .grad by backward(create_graph=True))"""
+    """z = a   (the copy stored in .grad by backward(create_graph=True)); as torch's
+    ``copy_`` node its edges are the destination (no graph: None) and ``a``"""
     __slots__ = ()
+    _arity = 2
     _saves = False
 
     def name(self) -> str:
         return "torch::autograd::CopyBackwards"  # what torch's name() says, word for word
-    vjp = staticmethod(lambda g, _a, _b: (g,))
+    vjp = staticmethod(lambda g, _a, _b: (None, g))
 
 
 class MulBackward0(Node):
@@ -492,7 +514,7 @@ class MulBackward1(Node):
     _sources, _saved_names = (None,), ("other",)
     vjp = staticmethod(lambda g, _a, c: (_mul_scalar(g, c),))
 
-    def unpack(self) -> tuple:
+    def unpack(self, for_graph: bool = False) -> tuple:
         return None, self._s1
 
 
@@ -501,7 +523,10 @@ class DivBackward0(Node):
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("self", "other")
-    vjp = staticmethod(lambda g, a, b: (_div(g, b), -g * _div(_div(a, b), b)))
+    @staticmethod
+    def vjp(g, a, b):
+        q = _div(_div(a, b), b)  # before -g: the order torch's compiled formula creates them
+        return _div(g, b), -g * q
 
 
 class ReciprocalBackward0(Node):
@@ -532,12 +557,13 @@ class PowBackward1(Node):
         return (_where(_data(b) == 0, g * (b * _pow(a, _sub_scalar(b, 1)))),
                 g * _where(_data(a) == 0 and _data(b) >= 0, z * _log(a)))
 
-    def unpack(self) -> tuple:
+    def unpack(self, for_graph: bool = False) -> tuple:
         s0 = self._s0
         if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
         b, z = self._s1
-        return saved_value(s0, self._e0), (saved_value(b, self._e1), saved_value(z, self))
+        return (saved_value(s0, self._e0, for_graph),
+                (saved_value(b, self._e1, for_graph), saved_value(z, self)))
 
     def __getattr__(self, attr: str):
         if attr in ("_saved_self", "_saved_exponent", "_saved_result"):
@@ -559,7 +585,7 @@ class PowBackward2(Node):
         d = _mul_scalar(z, F.log(c))
         return (g * (_where(_data(a) >= 0, d) if c == 0 else d),)
 
-    def unpack(self) -> tuple:
+    def unpack(self, for_graph: bool = False) -> tuple:
         s0 = self._s0
         if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
@@ -666,7 +692,7 @@ class WhereBackward0(Node):
     _sources, _saved_names = (), ()  # (saves its condition, like torch: freed, never shown)
     vjp = staticmethod(lambda g, cond, _b: (None, _where(cond, g)))
 
-    def unpack(self) -> tuple:
+    def unpack(self, for_graph: bool = False) -> tuple:
         if self._s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
         return self._s0, None
@@ -677,7 +703,7 @@ class TanhBackwardBackward0(Node):
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("grad_output", "output")
-    vjp = staticmethod(lambda gg, g, z: (_tanh_backward(gg, z), gg * (-2 * z * g)))
+    vjp = staticmethod(lambda gg, g, z: (_tanh_backward(gg, z), gg * (_mul_scalar(z, -2) * g)))
 
 
 class SigmoidBackwardBackward0(Node):
@@ -685,7 +711,7 @@ class SigmoidBackwardBackward0(Node):
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("grad_output", "output")
-    vjp = staticmethod(lambda gg, g, z: (_sigmoid_backward(gg, z), gg * g * (-2 * z + 1)))
+    vjp = staticmethod(lambda gg, g, z: (_sigmoid_backward(gg, z), gg * g * _add_scalar(_mul_scalar(z, -2), 1)))
 
 
 class ThresholdBackwardBackward0(Node):
