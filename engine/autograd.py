@@ -327,6 +327,13 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     else:
         needed = _needed(nodes, targets, accumulate)
     captured = {}
+    # One output: torch starts the walk at its node itself (not at a GraphRoot), so that
+    # node's tensor hooks run even when it leads to no requested input.
+    lone_root = None
+    if len(outputs) == 1:
+        lone_root = outputs[0]._node or outputs[0]
+        if lone_root.__class__ is OutputNr:
+            lone_root = lone_root.node
     anomaly = anomaly_mode.enabled
     free = not keep_graph
     pop, buf_get, leaf_get, waiting_get = buf.pop, buf.get, leaf_total.get, waiting.get
@@ -334,6 +341,9 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     _grad_mode.enabled = graph
     n = None
     try:
+        if lone_root is not None and lone_root.__class__ is Value and targets is not None \
+                and lone_root not in targets:
+            _leaf_hooks(lone_root, leaf_total[lone_root], graph)  # torch runs a lone root anyway
         for leaf in [leaf for leaf in leaf_total if leaf not in waiting]:
             _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
         for n in nodes:
@@ -353,7 +363,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                     n._s0 = _FREED
                 edges = (n._e0, n._e1)
             else:
-                grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured)
+                grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root)
                 if grads is None:
                     continue  # not on a path to the requested inputs
                 edges = n._next
@@ -474,16 +484,17 @@ def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_a
     leaf_total.clear()
 
 
-def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict):
+def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict,
+              lone_root=None):
     """Run one node on the general path: hooks, capture for ``grad()``, custom
     Functions, create_graph, anomaly mode, a node that got no gradient.  Returns its
     input gradients, or None if the node is not on a path to the requested inputs."""
     runs = needed is None or n in needed
     meta = n._meta
     if not runs:
-        # torch does not run it; if grad() asked for its gradient, the tensor hooks
-        # still see it (not the node's own pre-hooks).
-        if meta is not None and _is_captured(n, targets):
+        # torch does not run it; if grad() asked for its gradient (or it is the lone
+        # root), the tensor hooks still see it (not the node's own pre-hooks).
+        if meta is not None and (n is lone_root or _is_captured(n, targets)):
             _node_prologue(n, g, False, targets, captured, graph)
         elif targets is not None and n in targets:
             captured[n] = g
@@ -616,7 +627,12 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
         if v is not None and gi is not None:
             with _grad_lock:
                 if graph:
-                    v._grad = _as_hook_arg(gi) if v._grad is None else v._grad + gi
+                    if v._grad is not None:
+                        v._grad = v._grad + gi
+                    elif gi.__class__ is Value and gi._rg:  # torch stores grad.clone()
+                        v._grad = _value._unary(_value.CloneBackward0, gi._data, gi, None)
+                    else:
+                        v._grad = _as_hook_arg(gi)
                 else:
                     total = gi if v._grad is None else v._grad._data + gi
                     v._grad = _constant(total)
@@ -652,18 +668,24 @@ def _node_posthooks(n, grads, g, graph: bool):
     return [x if graph or x is None else x._data for x in ins]
 
 
-def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict) -> None:
-    """All of ``leaf``'s gradient has arrived (``g``; None if only missing gradients
-    did): hooks, then capture or accumulate, then the post-accumulate hooks.  This is
-    torch's AccumulateGrad node."""
-    if targets is not None and leaf not in targets:
-        return
+def _leaf_hooks(leaf: Value, g, graph: bool):
+    """Run ``leaf``'s tensor hooks on its gradient ``g``; return the gradient after them."""
     hooks = leaf._x.get("hooks") if leaf._x is not None else None
     if hooks:
         for fn in list(hooks.values()):
             g = _hook_result(fn(_as_hook_arg(g)), g)
         if not graph and g.__class__ is Value:
             g = g._data
+    return g
+
+
+def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict) -> None:
+    """All of ``leaf``'s gradient has arrived (``g``; None if only missing gradients
+    did): hooks, then capture or accumulate, then the post-accumulate hooks.  This is
+    torch's AccumulateGrad node."""
+    if targets is not None and leaf not in targets:
+        return
+    g = _leaf_hooks(leaf, g, graph)
     if not accumulate:
         captured[leaf] = g
         return

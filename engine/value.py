@@ -499,6 +499,13 @@ class CopyBackwards(Node):
     vjp = staticmethod(lambda g, _a, _b: (None, g))
 
 
+class CloneBackward0(Node):
+    """z = a   (the copy retain_grad stores in .grad under create_graph, as torch's clone)"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g,))
+
+
 class MulBackward0(Node):
     """z = a * b"""
     __slots__ = ()
