@@ -121,7 +121,7 @@ def run_program(B, rec, program, names: bool = False):
             rec(f"retained {k}", [show(v.grad) for v in values[N_LEAVES:] if v.retains_grad])
 
 
-@settings(derandomize=True, database=None, max_examples=300, deadline=None,
+@settings(derandomize=True, database=None, max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(program=programs)
 def test_random_programs_match_torch(differ, program):
@@ -133,7 +133,7 @@ def test_random_programs_match_torch(differ, program):
     differ.check(prog, node_names=False, rel=1e-9)
 
 
-@settings(derandomize=True, database=None, max_examples=80, deadline=None,
+@settings(derandomize=True, database=None, max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(program=programs)
 def test_random_programs_node_names_match_torch(differ, program):
