@@ -4,9 +4,9 @@
 
 1. seed each output with its gradient (1 by default);
 2. find every node reachable from the outputs (an explicit stack: no recursion, so a
-   graph a million nodes deep is fine) and, for the leaves whose moment of
-   completion can be observed (they have hooks, or user code runs in the graph),
-   count the edges into them;
+   graph a million nodes deep is fine) and, when the moment a leaf's gradient is
+   complete can be observed (a leaf has hooks, or user code runs in the graph),
+   count the edges into the leaves;
 3. run the nodes newest first (by creation number).  A node's consumers were all
    created after it, so by then its gradient is complete: this is a topological
    order, the same one torch's ready queue produces;
@@ -14,7 +14,11 @@
    into the leaf's total for a leaf.  When a counted leaf's last edge has delivered,
    its hooks run and the total is added to ``.grad``; the others are added at the end;
 5. without ``retain_graph`` each node that ran and saved values is marked freed;
-   running it again raises.
+   running it again raises.  A node runs even if only missing gradients (None)
+   reached it, as torch's do: its hooks see None and it is freed.
+
+All of a walk's state is its own (the nodes it has seen, the gradients in flight), so
+several threads can walk one graph at once.
 
 With ``create_graph=True`` the nodes run on Values instead of floats, with grad mode
 on, so the gradients that come out are themselves differentiable.
