@@ -4,9 +4,9 @@
 
 1. seed each output with its gradient (1 by default);
 2. find every node reachable from the outputs (an explicit stack: no recursion, so a
-   graph a million nodes deep is fine) and, for the leaves whose moment of
-   completion can be observed (they have hooks, or user code runs in the graph),
-   count the edges into them;
+   graph a million nodes deep is fine) and, when the moment a leaf's gradient is
+   complete can be observed (a leaf has hooks, or user code runs in the graph),
+   count the edges into the leaves;
 3. run the nodes newest first (by creation number).  A node's consumers were all
    created after it, so by then its gradient is complete: this is a topological
    order, the same one torch's ready queue produces;
@@ -14,7 +14,11 @@
    into the leaf's total for a leaf.  When a counted leaf's last edge has delivered,
    its hooks run and the total is added to ``.grad``; the others are added at the end;
 5. without ``retain_graph`` each node that ran and saved values is marked freed;
-   running it again raises.
+   running it again raises.  A node runs even if only missing gradients (None)
+   reached it, as torch's do: its hooks see None and it is freed.
+
+All of a walk's state is its own (the nodes it has seen, the gradients in flight), so
+several threads can walk one graph at once.
 
 With ``create_graph=True`` the nodes run on Values instead of floats, with grad mode
 on, so the gradients that come out are themselves differentiable.
@@ -29,9 +33,11 @@ on, so the gradients that come out are themselves differentiable.
 from __future__ import annotations
 
 import os
+import threading
 import traceback
 import warnings
 from operator import attrgetter
+from collections.abc import Mapping
 from typing import Optional, Sequence, Union
 
 from . import value as _value
@@ -122,19 +128,21 @@ def backward(tensors: Values, grad_tensors: Seeds = None, retain_graph: Optional
     >>> [x.grad.item() for x in xs]
     [4.0, 18.0, 4.0]
     """
+    # torch's order of checks: inputs, outputs, seeds, then the outputs' and the inputs' flags
+    if inputs is not None:
+        inputs = _as_values(_mapping_values(inputs, "backward"), "inputs")
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     outputs = _as_values(tensors, "tensors")
     seeds = _seeds(grad_tensors, outputs)
     if retain_graph is None:
         retain_graph = create_graph
+    _check_outputs(outputs)
     targets = None
     if inputs is not None:
-        inputs = _as_values(inputs, "inputs")
-        if not inputs:
-            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
         for v in inputs:
             v.retain_grad()  # raises for a Value that does not require grad, as torch does
         targets = {_key(v) for v in inputs}
-    _check_outputs(outputs)
     if create_graph:
         global _warned_reference_cycle
         if not _warned_reference_cycle:
@@ -167,24 +175,23 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
             "but got: allow_unused=False."
         )
     allow_unused = bool(allow_unused) or materialize_grads
+    # torch's order of checks: outputs, inputs, seeds, then the outputs' and the inputs' flags
+    outs = _as_values(outputs, "outputs")
+    names = list(inputs) if type(inputs) is dict else None
+    ins = _as_values(_mapping_values(inputs, "grad"), "inputs")
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     if not only_inputs:
         warnings.warn(
             "only_inputs argument is deprecated and is ignored now (defaults to True). To "
             "accumulate gradient for other parts of the graph, please use torch.autograd.backward.",
             FutureWarning, stacklevel=2,
         )
-    names = None
-    if isinstance(inputs, dict):
-        names, inputs = list(inputs), list(inputs.values())
-    outs = _as_values(outputs, "outputs")
-    ins = _as_values(inputs, "inputs")
-    if not ins:
-        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     seeds = _seeds(grad_outputs, outs)
+    _check_outputs(outs)
     for v in ins:
         if not v._rg:
             raise RuntimeError("One of the differentiated Values does not require grad")
-    _check_outputs(outs)
     if retain_graph is None:
         retain_graph = create_graph
     keys = [_key(v) for v in ins]
@@ -198,7 +205,8 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
                     f"The differentiated Value at index {i} appears to not have been used in "
                     "the graph. Set allow_unused=True if this is the desired behavior."
                 )
-            result.append(Value(0.0) if materialize_grads else None)
+            # torch's zeros_like(input, requires_grad=create_graph): a Hessian loop goes on
+            result.append(Value(0.0, requires_grad=create_graph) if materialize_grads else None)
         else:
             result.append(g if g.__class__ is Value and create_graph else _constant(g))
     if names is not None:
@@ -210,10 +218,24 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
 # Argument checking
 # ---------------------------------------------------------------------------------
 
+def _mapping_values(x, fn: str):
+    """``inputs`` given as a dict stands for its values; another mapping is refused."""
+    if type(x) is dict:
+        return list(x.values())
+    if isinstance(x, Mapping):
+        raise TypeError(f"`inputs` argument to `{fn}()` must be a dict, not {type(x).__name__}. "
+                        "Other Mapping types are not supported.")
+    return x
+
+
 def _as_values(x, what: str) -> list:
-    items = [x] if x.__class__ is Value else list(x) if isinstance(x, (list, tuple)) else None
-    if items is None:
-        raise TypeError(f"{what} must be a Value or a sequence of Values, got {type(x).__name__}")
+    """A Value, or any iterable of Values (list, tuple, set, generator ...), as a list."""
+    if x.__class__ is Value:
+        return [x]
+    try:
+        items = list(x)
+    except TypeError:
+        raise TypeError(f"{what} must be a Value or a sequence of Values, got {type(x).__name__}") from None
     for v in items:
         if v.__class__ is not Value:
             raise TypeError(f"{what} must be Values, but got an element of type {type(v).__name__}")
@@ -226,10 +248,8 @@ def _seeds(given, outputs: list) -> list:
         return [1.0] * len(outputs)
     if given.__class__ is Value or not isinstance(given, (list, tuple)):
         given = [given]
-    if len(given) != len(outputs):
-        raise RuntimeError(f"got {len(outputs)} values and {len(given)} gradients")
     seeds = []
-    for s in given:
+    for s in given[:len(outputs)]:  # torch zips them: extra seeds are ignored
         if s is None:
             seeds.append(1.0)
         elif s.__class__ is Value:
@@ -239,6 +259,8 @@ def _seeds(given, outputs: list) -> list:
             if n is NotImplemented:
                 raise TypeError(f"gradients can be either Values, numbers or None, but got {type(s).__name__}")
             seeds.append(n)
+    if len(seeds) != len(outputs):
+        raise RuntimeError(f"got {len(outputs)} values and {len(seeds)} gradients")
     return seeds
 
 
@@ -263,8 +285,8 @@ def _constant(g) -> Value:
     return make_value(g._data if g.__class__ is Value else g)
 
 
-def _as_hook_arg(g) -> Value:
-    return g if g.__class__ is Value else _constant(g)
+def _as_hook_arg(g) -> Optional[Value]:
+    return g if g is None or g.__class__ is Value else _constant(g)
 
 
 def _hook_result(r, g):
@@ -278,6 +300,15 @@ def _hook_result(r, g):
 # ---------------------------------------------------------------------------------
 # The walk
 # ---------------------------------------------------------------------------------
+#
+# Everything a walk knows lives in its own locals (``buf``, ``leaf_total``, ``seen``,
+# ``needed``): nothing is written on the shared nodes except what torch writes there
+# too (freed saved values, retained and accumulated grads), so several threads can
+# walk the same graph at once.  Adding to a ``.grad`` takes ``_grad_lock``, as torch's
+# AccumulateGrad takes the leaf's mutex.
+
+_grad_lock = threading.Lock()
+
 
 def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Optional[set],
           accumulate: bool) -> dict:
@@ -286,7 +317,10 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     buf = {}  # node -> summed gradient; multi-output node -> list of them
     leaf_total = {}  # leaf -> summed gradient
     for v, s in zip(outputs, seeds):
-        if not graph and s.__class__ is Value:
+        if graph:
+            if s.__class__ is not Value:
+                s = make_value(s)  # a constant seed, as torch's ones_like: formulas then read grad * x
+        elif s.__class__ is Value:
             s = s._data
         _deliver(v._node or v, s, buf, leaf_total)
     nodes, waiting, strays = _discover(list(buf), targets)
@@ -295,8 +329,15 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     if targets is None or (not strays and all(t.__class__ is Value for t in targets)):
         needed = None
     else:
-        needed = _needed(nodes, targets)
+        needed = _needed(nodes, targets, accumulate)
     captured = {}
+    # One output: torch starts the walk at its node itself (not at a GraphRoot), so that
+    # node's tensor hooks run even when it leads to no requested input.
+    lone_root = None
+    if len(outputs) == 1:
+        lone_root = outputs[0]._node or outputs[0]
+        if lone_root.__class__ is OutputNr:
+            lone_root = lone_root.node
     anomaly = anomaly_mode.enabled
     free = not keep_graph
     pop, buf_get, leaf_get, waiting_get = buf.pop, buf.get, leaf_total.get, waiting.get
@@ -304,43 +345,47 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     _grad_mode.enabled = graph
     n = None
     try:
+        if lone_root is not None and lone_root.__class__ is Value and targets is not None \
+                and lone_root not in targets:
+            _leaf_hooks(lone_root, leaf_total[lone_root], graph)  # torch runs a lone root anyway
         for leaf in [leaf for leaf in leaf_total if leaf not in waiting]:
             _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
         for n in nodes:
             g = pop(n, None)
-            if g is None and not n._custom:
-                continue  # no gradient reached this node (a custom Function runs anyway, as in torch)
-            if n._meta is None and not anomaly:
+            if n._meta is None and g is not None and not anomaly:
                 # The hot path: a built-in node with no hooks (custom nodes always have _meta).
                 if targets is not None:
                     if n in targets:
                         captured[n] = g
-                    if needed is not None and n._mark is not needed:
+                    if needed is not None and n not in needed:
                         continue  # not on a path to the requested inputs
                 s0 = n._s0
                 if s0 is _FREED:
                     raise RuntimeError(FREED_MESSAGE)
-                grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+                grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._s1)
                 if free and s0 is not None:
                     n._s0 = _FREED
                 edges = (n._e0, n._e1)
             else:
-                grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured)
+                grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root)
                 if grads is None:
                     continue  # not on a path to the requested inputs
                 edges = n._next
             for e, gi in zip(edges, grads):
-                if e is None or gi is None:
+                if e is None:
                     continue
                 k = e.__class__
                 if k is Value:
-                    old = leaf_get(e)
-                    leaf_total[e] = gi if old is None else old + gi
+                    if gi is not None:
+                        old = leaf_get(e)
+                        leaf_total[e] = gi if old is None else old + gi
                     left = waiting_get(e)
                     if left is not None:  # a leaf whose moment of completion is observable
                         if left == 1:
-                            _finish_leaf(e, leaf_total.pop(e), graph, targets, accumulate, captured)
+                            _finish_leaf(e, leaf_total.pop(e, None), graph, targets, accumulate, captured)
                         waiting[e] = left - 1
+                elif gi is None:
+                    continue  # the node still runs (torch passes it an undefined gradient)
                 elif k is OutputNr:
                     _deliver(e, gi, buf, leaf_total)
                 else:
@@ -361,20 +406,19 @@ def _discover(roots: list, targets: Optional[set] = None):
     leaves whose moment of completion someone can observe, how many edges reach
     them; and whether some leaf reached is not in ``targets`` (when given).
 
-    An explicit stack: a graph a million nodes deep is fine.  Nodes are marked with
-    a token unique to this walk (cheaper than a set).  A leaf with hooks is observed
-    when its gradient completes (its hooks run then); so is every leaf when the graph
-    holds user code (hooks on nodes, custom Functions): those are counted, so they
-    finish at the moment torch's would.  Other leaves simply accumulate at the end.
+    An explicit stack: a graph a million nodes deep is fine.  The nodes seen are
+    kept in a set of this walk's own, never marked on the nodes (another thread may
+    be walking them).  When the graph holds user code (hooks on nodes or leaves,
+    custom Functions), every leaf's incoming edges are counted, so that it finishes
+    (hooks, then ``.grad``) at the moment torch's AccumulateGrad would run: user
+    code that runs later sees it.  Otherwise leaves simply accumulate at the end.
     """
-    token = object()
     waiting = {}
     strays = []
-    for r in roots:
-        r._mark = token
+    seen = set(roots)
     nodes = list(roots)
     stack = list(roots)
-    pop, push, keep, count = stack.pop, stack.append, nodes.append, waiting.get
+    pop, push, keep, add = stack.pop, stack.append, nodes.append, seen.add
     look_at_leaves = targets is not None  # (else only leaves with hooks matter here)
 
     def visit(e) -> None:  # the general case: any edge of any node
@@ -382,14 +426,14 @@ def _discover(roots: list, targets: Optional[set] = None):
             return
         if e.__class__ is Value:
             if e._x is not None:
-                waiting[e] = count(e, 0) + 1
+                waiting[e] = 0
             if targets is not None and e not in targets:
                 strays.append(e)
             return
         if e.__class__ is OutputNr:
             e = e.node
-        if e._mark is not token:
-            e._mark = token
+        if e not in seen:
+            add(e)
             push(e)
             keep(e)
 
@@ -409,8 +453,8 @@ def _discover(roots: list, targets: Optional[set] = None):
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
-            elif e._mark is not token:
-                e._mark = token
+            elif e not in seen:
+                add(e)
                 push(e)
                 keep(e)
         e = n._e1
@@ -420,12 +464,13 @@ def _discover(roots: list, targets: Optional[set] = None):
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
-            elif e._mark is not token:
-                e._mark = token
+            elif e not in seen:
+                add(e)
                 push(e)
                 keep(e)
-    if user_code:
+    if user_code or waiting:
         waiting.clear()
+        count = waiting.get
         for n in nodes:
             for e in n._next:
                 if e.__class__ is Value:
@@ -443,34 +488,69 @@ def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_a
     leaf_total.clear()
 
 
-def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict):
+def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict,
+              lone_root=None):
     """Run one node on the general path: hooks, capture for ``grad()``, custom
-    Functions, create_graph, anomaly mode.  Returns its input gradients, or None if
-    the node is not on a path to the requested inputs."""
-    runs = needed is None or n._mark is needed
-    if n._meta is not None:
-        g = _node_prologue(n, g, runs, targets, captured, graph)
+    Functions, create_graph, anomaly mode, a node that got no gradient.  Returns its
+    input gradients, or None if the node is not on a path to the requested inputs."""
+    runs = needed is None or n in needed
+    meta = n._meta
+    if not runs:
+        # torch does not run it; if grad() asked for its gradient (or it is the lone
+        # root), the tensor hooks still see it (not the node's own pre-hooks).
+        if meta is not None and (n is lone_root or _is_captured(n, targets)):
+            _node_prologue(n, g, False, targets, captured, graph)
+        elif targets is not None and n in targets:
+            captured[n] = g
+        return None
+    if meta is not None:
+        g = _node_prologue(n, g, True, targets, captured, graph)
     elif targets is not None and n in targets:
         captured[n] = g
-    if not runs:
-        return None
     if anomaly:
         grads = _run_node_anomalous(n, g, graph, keep_graph)
     else:
         grads = _apply(n, g, graph, keep_graph)
-    if n._meta is not None and n._meta.posthooks:
-        grads = _node_posthooks(n, grads, g)
+    if meta is not None and meta.posthooks:
+        if needed is not None:  # torch computes no gradient for an input it will not use
+            grads = [gi if _wanted(e, targets, needed) else None for e, gi in zip(n._next, grads)]
+        grads = _node_posthooks(n, grads, g, graph)
     return grads
 
 
+def _wanted(e, targets: set, needed: set) -> bool:
+    """Whether the gradient for edge ``e`` is used: torch's ``should_compute_output``."""
+    k = e.__class__
+    if e is None:
+        return False
+    if k is Value:
+        return e in targets
+    if k is OutputNr:
+        return e.node in needed or (e.node, e.nr) in targets
+    return e in needed or e in targets
+
+
+def _is_captured(n, targets) -> bool:
+    if targets is None:
+        return False
+    if n in targets:
+        return True
+    return any((n, nr) in targets for nr in range(getattr(n, "_n_outputs", 1)))
+
+
 def _apply(n, g, graph: bool, keep_graph: bool):
-    """Call node ``n``'s derivative on gradient ``g``; free what it saved unless kept."""
+    """Call node ``n``'s derivative on gradient ``g``; free what it saved unless kept.
+    A built-in node that got no gradient (a custom backward returned None) still
+    frees, and passes no gradient on, as torch's nodes do."""
     if n._custom:
         return n._run(g, graph, keep_graph)
     s0 = n._s0
     if s0 is _FREED:
         raise RuntimeError(FREED_MESSAGE)
-    grads = n.vjp(g, *n.unpack()) if graph else n.vjp(g, s0, n._s1)
+    if g is None:
+        grads = (None,) * len(n._next)
+    else:
+        grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._s1)
     if not keep_graph and s0 is not None:
         n._s0 = _FREED
     return grads
@@ -493,10 +573,16 @@ def _deliver(edge, g, buf: dict, leaf_total: dict) -> None:
         buf[edge] = g if old is None else old + g
 
 
-def _needed(nodes: list, targets: set) -> object:
-    """Mark the nodes that lead to a target (only they run, and are freed, as in
-    torch); returns the mark: ``node._mark is mark`` for those nodes."""
-    mark = object()
+def _needed(nodes: list, targets: set, accumulate: bool) -> set:
+    """The nodes that lead to a target: only they run (and are freed), as in torch.
+    For ``backward(inputs=[m])`` with a non-leaf ``m``, ``m``'s own node runs too."""
+    needed = set()
+    if accumulate:
+        for t in targets:
+            if t.__class__ is tuple:
+                needed.add(t[0])
+            elif t.__class__ is not Value:
+                needed.add(t)
     for n in reversed(nodes):  # oldest first: a node's inputs are decided before it
         for e in (n._e0, n._e1) if n._meta is None else n._next:
             if e is None:
@@ -505,50 +591,57 @@ def _needed(nodes: list, targets: set) -> object:
             if k is Value:
                 hit = e in targets
             elif k is OutputNr:
-                hit = e.node._mark is mark or (e.node, e.nr) in targets
+                hit = e.node in needed or (e.node, e.nr) in targets
             else:
-                hit = e._mark is mark or e in targets
+                hit = e in needed or e in targets
             if hit:
-                n._mark = mark
+                needed.add(n)
                 break
-    return mark
+    return needed
 
 
 def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
-    """Capture, tensor hooks and retain_grad for the outputs of node ``n``.
+    """Capture, tensor hooks and retain_grad for the outputs of node ``n``; then, if
+    it runs, its pre-hooks.
 
-    A gradient asked for by ``grad()`` is taken before the hooks if the node runs
+    The tensor hooks of all outputs run in the order they were registered.  A
+    gradient asked for by ``grad()`` is taken before the hooks if the node runs
     anyway, after them if not (torch's rule).  ``retain_grad`` stores it after all
-    hooks.
+    hooks.  A missing gradient (None) is shown to the hooks as None, as torch does.
     """
     meta = n._meta
-    multi = g.__class__ is list
-    grads = g if multi else [g]
-    for nr, gi in enumerate(grads):
-        if gi is None:
-            continue
-        key = (n, nr) if multi else n
-        want = targets is not None and key in targets
-        if want and runs:
-            captured[key] = gi
-        for hook_nr, fn in list(meta.tensor_hooks.values()):
-            if hook_nr == nr:
-                gi = _hook_result(fn(_as_hook_arg(gi)), gi)
-                if not graph and gi.__class__ is Value:
-                    gi = gi._data
-        if want and not runs:
-            captured[key] = gi
-        ref = meta.retain.get(nr)
-        v = ref() if ref is not None else None
-        if v is not None:
-            if graph:
-                v._grad = _as_hook_arg(gi) if v._grad is None else v._grad + gi
-            else:
-                total = gi if v._grad is None else v._grad._data + gi
-                v._grad = _constant(total)
-        grads[nr] = gi
-    if meta.prehooks:
-        outs = tuple(_as_hook_arg(x) if x is not None else None for x in grads)
+    multi = g.__class__ is list or (g is None and getattr(n, "_n_outputs", 1) > 1)
+    grads = (g if g is not None else [None] * n._n_outputs) if multi else [g]
+    wanted = ()
+    if targets is not None:
+        wanted = [nr for nr in range(len(grads)) if ((n, nr) if multi else n) in targets]
+    if runs:
+        for nr in wanted:
+            captured[(n, nr) if multi else n] = grads[nr]
+    for nr, fn in _by_output(meta.tensor_hooks):
+        gi = grads[nr]
+        gi = _hook_result(fn(_as_hook_arg(gi)), gi)
+        grads[nr] = gi._data if not graph and gi.__class__ is Value else gi
+    if not runs:
+        for nr in wanted:
+            captured[(n, nr) if multi else n] = grads[nr]
+    for nr, ref in list(meta.retain.items()):
+        v = ref()
+        gi = grads[nr]
+        if v is not None and gi is not None:
+            with _grad_lock:
+                if graph:
+                    if v._grad is not None:
+                        v._grad = v._grad + gi
+                    elif gi.__class__ is Value and gi._rg:  # torch stores grad.clone()
+                        v._grad = _value._unary(_value.CloneBackward0, gi._data, gi, None)
+                    else:
+                        v._grad = _as_hook_arg(gi)
+                else:
+                    total = gi if v._grad is None else v._grad._data + gi
+                    v._grad = _constant(total)
+    if runs and meta.prehooks:
+        outs = tuple(_as_hook_arg(x) for x in grads)
         for fn in list(meta.prehooks.values()):
             r = fn(outs)
             if r is not None:
@@ -557,49 +650,73 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
     return grads if multi else grads[0]
 
 
-def _node_posthooks(n, grads, g):
-    ins = tuple(_as_hook_arg(x) if x is not None else None for x in grads)
-    outs = tuple(_as_hook_arg(x) if x is not None else None for x in (g if g.__class__ is list else [g]))
+def _by_output(tensor_hooks: dict) -> list:
+    """The tensor hooks of a node's outputs in torch's order: output by output, in the
+    order each output got its first hook, then each output's hooks as registered."""
+    hooks = list(tensor_hooks.values())
+    if len({nr for nr, _ in hooks}) > 1:
+        first = {}
+        for i, (nr, _) in enumerate(hooks):
+            first.setdefault(nr, i)
+        hooks.sort(key=lambda h: first[h[0]])  # stable: registration order within an output
+    return hooks
+
+
+def _node_posthooks(n, grads, g, graph: bool):
+    ins = tuple(_as_hook_arg(x) for x in grads)
+    outs = tuple(_as_hook_arg(x) for x in (g if g.__class__ is list else [g]))
     for fn in list(n._meta.posthooks.values()):
         r = fn(ins, outs)
         if r is not None:
             ins = tuple(r)
-    return ins
+    return [x if graph or x is None else x._data for x in ins]
 
 
-def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict) -> None:
-    """All of ``leaf``'s gradient has arrived: hooks, then capture or accumulate."""
-    if targets is not None and leaf not in targets:
-        return
+def _leaf_hooks(leaf: Value, g, graph: bool):
+    """Run ``leaf``'s tensor hooks on its gradient ``g``; return the gradient after them."""
     hooks = leaf._x.get("hooks") if leaf._x is not None else None
     if hooks:
         for fn in list(hooks.values()):
             g = _hook_result(fn(_as_hook_arg(g)), g)
         if not graph and g.__class__ is Value:
             g = g._data
+    return g
+
+
+def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict) -> None:
+    """All of ``leaf``'s gradient has arrived (``g``; None if only missing gradients
+    did): hooks, then capture or accumulate, then the post-accumulate hooks.  This is
+    torch's AccumulateGrad node."""
+    if targets is not None and leaf not in targets:
+        return
+    g = _leaf_hooks(leaf, g, graph)
     if not accumulate:
         captured[leaf] = g
         return
-    old = leaf._grad
-    if not graph:
-        if old is None:
-            leaf._grad = _constant(g)
-        else:
-            old._data += g  # in place: the same .grad object, as in torch
-    elif old is None:
-        if g.__class__ is Value and g._rg:
-            leaf._grad = _value._unary(_value.CopyBackwards, g._data, g, None)
-        else:
-            leaf._grad = _constant(g)
-    else:
-        new = old + g  # out of place: the old .grad is left as it was
-        leaf._grad = new if new.__class__ is Value else _constant(new)
+    if g is not None:
+        with _grad_lock:
+            old = leaf._grad
+            if not graph:
+                if old is None:
+                    leaf._grad = _constant(g)
+                else:
+                    old._data += g  # in place: the same .grad object, as in torch
+            elif old is None:
+                if g.__class__ is Value and g._rg:
+                    leaf._grad = _value._binary(_value.CopyBackwards, g._data, _value._NO_GRAPH, g, None, None)
+                else:
+                    leaf._grad = _constant(g)
+            else:
+                new = old + g  # out of place: the old .grad is left as it was
+                leaf._grad = new if new.__class__ is Value else _constant(new)
     post = leaf._x.get("post") if leaf._x is not None else None
     if post:
         for fn in list(post.values()):
             r = fn(leaf)
-            if r is not None and r.__class__ is not Value:
-                raise TypeError(f"expected Value, but hook returned '{type(r).__name__}'")
+            if r is not None and r is not leaf:
+                if r.__class__ is not Value:
+                    raise TypeError(f"expected Value, but hook returned '{type(r).__name__}'")
+                raise RuntimeError("Value post accumulate grad hooks should return None.")
 
 
 def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
@@ -609,7 +726,9 @@ def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
     try:
         grads = _apply(n, g, graph, keep_graph)
         if anomaly_mode.check_nan:
-            for i, gi in enumerate(grads):
+            for i, (e, gi) in enumerate(zip(n._next, grads)):
+                if e is None:
+                    continue  # an input that needs no gradient: torch does not compute it
                 x = gi._data if gi.__class__ is Value else gi
                 if x is not None and x != x:
                     raise RuntimeError(f"Function '{n.name()}' returned nan values in its {i}th output.")

@@ -43,6 +43,8 @@ def pow(a, b):
     except ZeroDivisionError:  # 0 ** negative
         return math.copysign(inf, a) if _is_odd_integer(b) else inf
     except OverflowError:
+        if a < 0 and b % 1 != 0:  # negative base, fractional exponent: nan at any magnitude
+            return nan
         return -inf if (a < 0 and _is_odd_integer(b)) else inf
     if r.__class__ is complex:  # negative base, fractional exponent
         return nan

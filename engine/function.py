@@ -61,8 +61,10 @@ class BackwardFunction(Node):
         self._to_save = values
 
     def mark_non_differentiable(self, *outputs) -> None:
-        """These outputs will not require grad; their gradient arrives as zero."""
-        self._non_differentiable = {id(v) for v in outputs}
+        """These outputs will not require grad; their gradient arrives as zero.
+        (Kept as the objects themselves, only while ``apply`` runs: an ``id`` could be
+        reused by another object, and holding outputs longer would make a cycle.)"""
+        self._non_differentiable = outputs
 
     def set_materialize_grads(self, value: bool) -> None:
         """With False, an output that got no gradient is passed to backward as None, not 0."""
@@ -92,9 +94,10 @@ class BackwardFunction(Node):
             g = [None] * self._n_outputs if self._n_outputs > 1 else None
         grads = g if self._n_outputs > 1 else [g]
         args = []
-        for gi in grads:
+        for gi, is_value in zip(grads, self._output_is_value):
             if gi is None:
-                args.append(make_value(0.0) if self._materialize else None)
+                # an output that is not a Value has no gradient at all: None, as in torch
+                args.append(make_value(0.0) if self._materialize and is_value else None)
             else:
                 args.append(gi if gi.__class__ is Value else make_value(gi))
         try:
@@ -161,13 +164,13 @@ class Function:
         ctx._edges = ()
         ctx._e0 = ctx._e1 = None
         ctx._seq = _next_seq()
-        ctx._s0 = ctx._s1 = ctx._mark = None
+        ctx._s0 = ctx._s1 = None
         ctx._meta = NodeMeta()  # never None: keeps custom nodes off the walk's fast path
         ctx._to_save = ()
         ctx._saved = ()
         ctx._freed = False
         ctx._materialize = True
-        ctx._non_differentiable = set()
+        ctx._non_differentiable = ()
         ctx._arg_is_value = tuple(a.__class__ is Value for a in args)
         record = _grad_mode.enabled and any(a.__class__ is Value and a._rg for a in args)
         ctx.needs_input_grad = tuple(a.__class__ is Value and a._rg for a in args)
@@ -182,15 +185,21 @@ class Function:
         single = not isinstance(raw, tuple)
         raw_outputs = (raw,) if single else raw
         ctx._n_outputs = len(raw_outputs)
+        ctx._output_is_value = tuple(o.__class__ is Value for o in raw_outputs)
         outputs = []
         for i, o in enumerate(raw_outputs):
             if o.__class__ is not Value:
                 outputs.append(o)
                 continue
-            v = make_value(o._data)
-            if record and id(o) not in ctx._non_differentiable:
+            # The Value forward returned is the output itself (whatever forward kept of
+            # it), as in torch; an input returned as it is gets a new Value.
+            v = make_value(o._data) if any(o is a for a in args) else o
+            if record and _differentiable(ctx, o):
                 v._node = ctx if ctx._n_outputs == 1 else OutputNr(ctx, i)
                 v._rg = True
+            else:
+                v._node = None
+                v._rg = False
             outputs.append(v)
         if record:
             ctx._edges = tuple((a._node or a) if a._rg else None for a in args if a.__class__ is Value)
@@ -200,7 +209,14 @@ class Function:
         else:
             ctx._saved = ctx._to_save
         del ctx._to_save
+        ctx._non_differentiable = ()
         return outputs[0] if single else tuple(outputs)
+
+
+def _differentiable(ctx, o) -> bool:
+    """Whether output ``o`` gets a gradient: not marked, and not an int (as torch's
+    integer outputs never require grad)."""
+    return o._data.__class__ is float and not any(o is m for m in ctx._non_differentiable)
 
 
 _OUTPUT = object()
@@ -211,7 +227,7 @@ def _saved_entry(ctx, s, raw_outputs):
     output index (see ``BackwardFunction._unpack``), anything else as itself."""
     for i, o in enumerate(raw_outputs):
         if o is s:
-            return (_OUTPUT, i, s._data, id(o) not in ctx._non_differentiable)
+            return (_OUTPUT, i, s._data, _differentiable(ctx, o))
     return s
 
 
@@ -220,6 +236,9 @@ class Error(Node):
 
     __slots__ = ("_edges",)
     _saves = False
+
+    def name(self) -> str:
+        return "torch::autograd::Error"  # what torch's name() says, word for word
 
     @property
     def _next(self) -> tuple:
@@ -260,7 +279,7 @@ def once_differentiable(backward: Callable) -> Callable:
                 err._edges = (Value(float(r._data), requires_grad=True),)
                 err._e0 = err._e1 = None
                 err._seq = _next_seq()
-                err._s0 = err._s1 = err._mark = None
+                err._s0 = err._s1 = None
                 err._meta = NodeMeta()  # its edges are in _edges: keep it off the fast path
                 v = make_value(r._data)
                 v._node = err

@@ -18,6 +18,7 @@ False
 """
 
 import functools
+import inspect
 import threading
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
@@ -49,12 +50,44 @@ class _GradModeContext:
         return False
 
     def __call__(self, func):
+        if inspect.isgeneratorfunction(func):
+            return self._wrap_generator(func)
+
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with self.__class__._fresh(self):
                 return func(*args, **kwargs)
 
         return wrapper
+
+    def _wrap_generator(self, func):
+        """A generator function: the mode holds whenever the generator's own code runs
+        (each resumption), and the caller's mode is back at every ``yield``, as in torch."""
+        fresh = self.__class__._fresh
+
+        @functools.wraps(func)
+        def generator_context(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            try:
+                with fresh(self):
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with fresh(self):
+                            gen.close()
+                        raise
+                    except BaseException as exc:
+                        with fresh(self):
+                            response = gen.throw(exc)
+                    else:
+                        with fresh(self):
+                            response = gen.send(request)
+            except StopIteration as e:
+                return e.value
+
+        return generator_context
 
     @staticmethod
     def _fresh(ctx):

@@ -27,6 +27,7 @@ Value(4.0)
 
 from __future__ import annotations
 
+import copy
 import itertools
 import numbers
 import warnings
@@ -67,7 +68,7 @@ class Node:
     for a leaf that requires grad and ``(None, 0)`` for a constant.
     """
 
-    __slots__ = ("_e0", "_e1", "_seq", "_s0", "_s1", "_meta", "_mark")
+    __slots__ = ("_e0", "_e1", "_seq", "_s0", "_s1", "_meta")
 
     #: Whether the op saves values for backward; only such nodes are freed.
     _saves = True
@@ -100,10 +101,12 @@ class Node:
         return self._seq
 
     # -- saved values -------------------------------------------------------------
-    def unpack(self) -> tuple:
+    def unpack(self, for_graph: bool = False) -> tuple:
         """The two saved slots as Values wired into the graph (for ``create_graph``):
         a saved input comes back attached to its producer, the saved result to this
-        node, a saved number as itself."""
+        node, a saved number (an exponent) as itself.  A saved input that has no graph
+        is a number, or, ``for_graph``, a Value without history (torch's tensor that
+        does not require grad, so the formulas record the ops torch records)."""
         s0 = self._s0
         if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
@@ -111,12 +114,13 @@ class Node:
         if not sources:
             return None, None
         src = sources[0]
-        v0 = s0 if src is None else saved_value(s0, self if src is RESULT else (self._e0, self._e1)[src])
+        v0 = s0 if src is None else saved_value(s0, self if src is RESULT else (self._e0, self._e1)[src], for_graph)
         if len(sources) == 1:
             return v0, None
         src = sources[1]
         s1 = self._s1
-        return v0, s1 if src is None else saved_value(s1, self if src is RESULT else (self._e0, self._e1)[src])
+        return v0, s1 if src is None else saved_value(
+            s1, self if src is RESULT else (self._e0, self._e1)[src], for_graph)
 
     def __getattr__(self, attr: str):
         """``_saved_<name>``: torch's view of what the node saved.  Saved numbers (an
@@ -243,10 +247,11 @@ def make_value(data, node=None) -> "Value":
     return v
 
 
-def saved_value(data, edge):
-    """A saved input or output as a Value attached to ``edge`` (torch's SavedVariable)."""
+def saved_value(data, edge, wrap: bool = False):
+    """A saved input or output as a Value attached to ``edge`` (torch's SavedVariable);
+    a constant (``edge`` None) as its number, or as a Value with no history if ``wrap``."""
     if edge is None:
-        return data  # a constant: no graph
+        return make_value(data) if wrap else data  # a constant: no graph
     if edge.__class__ is Value:
         return edge  # a leaf is saved as itself
     return make_value(data, edge)
@@ -270,7 +275,7 @@ def _unary(cls, data, x: "Value", s0, s1=None) -> "Value":
         node._seq = _next_seq()
         node._s0 = s0
         node._s1 = s1
-        node._meta = node._mark = None
+        node._meta = None
         out._node = node
         out._rg = True
     else:
@@ -293,7 +298,7 @@ def _binary(cls, data, x: "Value", y: "Optional[Value]", s0, s1) -> "Value":
         node._seq = _next_seq()
         node._s0 = s0
         node._s1 = s1
-        node._meta = node._mark = None
+        node._meta = None
         out._node = node
         out._rg = True
     else:
@@ -311,6 +316,8 @@ def _number(v):
         return int(v)
     if isinstance(v, numbers.Real):  # numpy floats, Fraction
         return float(v)
+    if k.__name__ == "bool" and k.__module__ == "numpy":  # np.True_: not a numbers.Integral
+        return int(v)
     return NotImplemented
 
 
@@ -365,11 +372,42 @@ def _sgn(x):
     return F.sign(x)
 
 
-def _where_zero(x):
-    """torch's ``where(cond, 0, x)`` where cond holds: 0, still attached to ``x``'s graph."""
-    if x.__class__ is Value and x._rg:
-        return _unary(WhereBackward0, 0.0, x, 0.0)
-    return 0.0
+def _where(cond: bool, x):
+    """torch's ``where(cond, zeros, x)``: 0 where ``cond`` holds, else ``x``.  On a
+    Value with a graph it is a ``WhereBackward0`` node either way, as in torch."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _binary(WhereBackward0, 0.0 if cond else x._data, _NO_GRAPH, x, cond, None)
+        return make_value(0.0 if cond else x._data)
+    return 0.0 if cond else x
+
+
+def _mul_scalar(x, c):
+    """``x * c`` with ``c`` a number, as torch's formulas write it (``mul.Scalar``:
+    ``MulBackward1``, where ``Value * number`` is ``MulBackward0`` as ``tensor * 2.0`` is)."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _unary(MulBackward1, x._data * c, x, None, c)
+        return make_value(x._data * c)
+    return x * c
+
+
+def _add_scalar(x, c):
+    """``x + c`` with ``c`` a number, as torch's formulas write it (``AddBackward1``)."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _unary(AddBackward1, x._data + c, x, None)
+        return make_value(x._data + c)
+    return x + c
+
+
+def _sub_scalar(x, c):
+    """``x - c`` with ``c`` a number, as torch's formulas write it (``SubBackward1``)."""
+    if x.__class__ is Value:
+        if x._rg:
+            return _unary(SubBackward1, x._data - c, x, None)
+        return make_value(x._data - c)
+    return x - c
 
 
 # Three derivatives torch computes as ops of their own (tanh_backward,
@@ -421,6 +459,20 @@ class SubBackward0(Node):
     vjp = staticmethod(lambda g, _a, _b: (g, -g))
 
 
+class SubBackward1(Node):
+    """z = a - c   (c a number; only inside derivative graphs, as torch's ``sub.Scalar``)"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g,))
+
+
+class AddBackward1(Node):
+    """z = a + c   (c a number; only inside derivative graphs, as torch's ``add.Scalar``)"""
+    __slots__ = ()
+    _saves = False
+    vjp = staticmethod(lambda g, _a, _b: (g,))
+
+
 class RsubBackward1(Node):
     """z = c - a   (c a number)"""
     __slots__ = ()
@@ -436,12 +488,21 @@ class NegBackward0(Node):
 
 
 class CopyBackwards(Node):
-    """z = a   (the copy stored in .grad by backward(create_graph=True))"""
+    """z = a   (the copy stored in .grad by backward(create_graph=True)); as torch's
+    ``copy_`` node its edges are the destination (no graph: None) and ``a``"""
     __slots__ = ()
+    _arity = 2
     _saves = False
 
     def name(self) -> str:
         return "torch::autograd::CopyBackwards"  # what torch's name() says, word for word
+    vjp = staticmethod(lambda g, _a, _b: (None, g))
+
+
+class CloneBackward0(Node):
+    """z = a   (the copy retain_grad stores in .grad under create_graph, as torch's clone)"""
+    __slots__ = ()
+    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g,))
 
 
@@ -453,12 +514,26 @@ class MulBackward0(Node):
     vjp = staticmethod(lambda g, a, b: (g * b, g * a))
 
 
+class MulBackward1(Node):
+    """z = a * c   (c a number; only inside derivative graphs, as torch's ``mul.Scalar``)"""
+    __slots__ = ()
+    _saves = False
+    _sources, _saved_names = (None,), ("other",)
+    vjp = staticmethod(lambda g, _a, c: (_mul_scalar(g, c),))
+
+    def unpack(self, for_graph: bool = False) -> tuple:
+        return None, self._s1
+
+
 class DivBackward0(Node):
     """z = a / b"""
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("self", "other")
-    vjp = staticmethod(lambda g, a, b: (_div(g, b), -g * _div(_div(a, b), b)))
+    @staticmethod
+    def vjp(g, a, b):
+        q = _div(_div(a, b), b)  # before -g: the order torch's compiled formula creates them
+        return _div(g, b), -g * q
 
 
 class ReciprocalBackward0(Node):
@@ -472,29 +547,65 @@ class PowBackward0(Node):
     """z = a ** n   (n a number)"""
     __slots__ = ()
     _sources, _saved_names = (0, None), ("self", "exponent")
-    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * (n * _pow_scalar(a, n - 1)),))
+    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * _mul_scalar(_pow_scalar(a, n - 1), n),))
 
 
 class PowBackward1(Node):
-    """z = a ** b   (both Values)"""
+    """z = a ** b   (both Values).  Saves ``a`` in slot 0, ``(b, z)`` in slot 1: the
+    derivative for ``b`` is ``z * log(a)``, with the saved result ``z`` attached to this
+    very node, so a double backward runs it again, as torch's does."""
     __slots__ = ()
     _arity = 2
-    _sources, _saved_names = (0, 1), ("self", "exponent")
+    _sources, _saved_names = (0, 1), ("self", "exponent", "result")
 
     @staticmethod
-    def vjp(g, a, b):
-        ga = g * (b * _pow(a, b - 1))
-        za = _pow(a, b) * _log(a)
-        return (_where_zero(ga) if _data(b) == 0 else ga,
-                g * (_where_zero(za) if _data(a) == 0 and _data(b) >= 0 else za))
+    def vjp(g, a, b_z):
+        b, z = b_z
+        return (_where(_data(b) == 0, g * (b * _pow(a, _sub_scalar(b, 1)))),
+                g * _where(_data(a) == 0 and _data(b) >= 0, z * _log(a)))
+
+    def unpack(self, for_graph: bool = False) -> tuple:
+        s0 = self._s0
+        if s0 is _FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        b, z = self._s1
+        return (saved_value(s0, self._e0, for_graph),
+                (saved_value(b, self._e1, for_graph), saved_value(z, self)))
+
+    def __getattr__(self, attr: str):
+        if attr in ("_saved_self", "_saved_exponent", "_saved_result"):
+            a, (b, z) = self.unpack()
+            return {"_saved_self": a, "_saved_exponent": b, "_saved_result": z}[attr]
+        return Node.__getattr__(self, attr)
 
 
 class PowBackward2(Node):
-    """z = c ** a   (c a number)"""
+    """z = c ** a   (c a number).  Saves ``a`` in slot 0, ``(c, z)`` in slot 1; the
+    derivative ``z * log(c)`` reads the saved result, attached to this node (see
+    ``PowBackward1``)."""
     __slots__ = ()
-    _sources, _saved_names = (0, None), ("exponent", "self")
-    vjp = staticmethod(lambda g, a, c: (
-        g * (_where_zero(_pow(c, a) * F.log(c)) if c == 0 and _data(a) >= 0 else _pow(c, a) * F.log(c)),))
+    _sources, _saved_names = (0, None), ("exponent", "self", "result")
+
+    @staticmethod
+    def vjp(g, a, c_z):
+        c, z = c_z
+        d = _mul_scalar(z, F.log(c))
+        return (g * (_where(_data(a) >= 0, d) if c == 0 else d),)
+
+    def unpack(self, for_graph: bool = False) -> tuple:
+        s0 = self._s0
+        if s0 is _FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        c, z = self._s1
+        return saved_value(s0, self._e0), (c, saved_value(z, self))
+
+    def __getattr__(self, attr: str):
+        if attr == "_saved_self":
+            return self._s1[0]  # a number: outlives a backward
+        if attr in ("_saved_exponent", "_saved_result"):
+            a, (_, z) = self.unpack()
+            return a if attr == "_saved_exponent" else z
+        return Node.__getattr__(self, attr)
 
 
 class ExpBackward0(Node):
@@ -564,7 +675,7 @@ class SqrtBackward0(Node):
     """z = sqrt(a)"""
     __slots__ = ()
     _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (_div(g, 2 * z),))
+    vjp = staticmethod(lambda g, z, _: (_div(g, _mul_scalar(z, 2)),))
 
 
 class AbsBackward0(Node):
@@ -582,10 +693,16 @@ class SgnBackward0(Node):
 
 
 class WhereBackward0(Node):
-    """z = where(cond, 0, a) with cond true   (PowBackward1's derivative at a 0 exponent or base)"""
+    """z = where(cond, 0, a)   (in the derivatives of pow); edges: the zeros (None), ``a``"""
     __slots__ = ()
+    _arity = 2
     _sources, _saved_names = (), ()  # (saves its condition, like torch: freed, never shown)
-    vjp = staticmethod(lambda g, _a, _b: (0.0,))
+    vjp = staticmethod(lambda g, cond, _b: (None, _where(cond, g)))
+
+    def unpack(self, for_graph: bool = False) -> tuple:
+        if self._s0 is _FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        return self._s0, None
 
 
 class TanhBackwardBackward0(Node):
@@ -593,7 +710,7 @@ class TanhBackwardBackward0(Node):
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("grad_output", "output")
-    vjp = staticmethod(lambda gg, g, z: (_tanh_backward(gg, z), gg * (-2 * z * g)))
+    vjp = staticmethod(lambda gg, g, z: (_tanh_backward(gg, z), gg * (_mul_scalar(z, -2) * g)))
 
 
 class SigmoidBackwardBackward0(Node):
@@ -601,7 +718,7 @@ class SigmoidBackwardBackward0(Node):
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("grad_output", "output")
-    vjp = staticmethod(lambda gg, g, z: (_sigmoid_backward(gg, z), gg * g * (-2 * z + 1)))
+    vjp = staticmethod(lambda gg, g, z: (_sigmoid_backward(gg, z), gg * g * _add_scalar(_mul_scalar(z, -2), 1)))
 
 
 class ThresholdBackwardBackward0(Node):
@@ -686,12 +803,61 @@ class Value:
         return self._data
 
     def __float__(self) -> float:
-        if self._rg:
+        global _warned_scalar_conversion
+        if self._rg and not _warned_scalar_conversion:
+            _warned_scalar_conversion = True  # once per process, as torch's TORCH_WARN_ONCE
             warnings.warn(SCALAR_CONVERSION_WARNING, UserWarning, stacklevel=2)
         return float(self._data)
 
     def __int__(self) -> int:
         return int(self._data)
+
+    def __index__(self) -> int:
+        """An int Value can index a list (``range(Value(3))``), as an integer tensor can."""
+        if self._data.__class__ is not int:
+            raise TypeError("only integer values of a single element can be converted to an index")
+        return self._data
+
+    def __format__(self, spec: str) -> str:
+        """Formats the number, as a 0-dim tensor does: ``f"{v:.3f}"``."""
+        return self._data.__format__(spec)
+
+    # -- copies and pickles, as torch's ---------------------------------------------------
+    def __deepcopy__(self, memo: dict) -> "Value":
+        """A leaf's deep copy: same number, ``requires_grad`` and name, a deep copy of
+        ``.grad``, no hooks.  A non-leaf refuses, as in torch."""
+        if self._node is not None:
+            raise RuntimeError(
+                "Only Values created explicitly by the user (graph leaves) support the deepcopy protocol at "
+                "the moment.  If you were attempting to deepcopy a module, this may be because of a "
+                "torch.nn.utils.weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001"
+            )
+        new = make_value(self._data)
+        new._rg = self._rg
+        new.name = self.name
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = copy.deepcopy(self._grad, memo)
+        return new
+
+    def __reduce_ex__(self, protocol):
+        """``copy.copy`` and ``pickle``: a new leaf with the number and ``requires_grad``;
+        ``.grad`` and hooks are dropped, with torch's warning for each hook."""
+        for hook in self._hooks():
+            warnings.warn(
+                f"backward hook {hook!r} on value will not be serialized.  If this is expected, you can "
+                "decorate the function with @torch.utils.hooks.unserializable_hook to suppress this warning",
+                UserWarning, stacklevel=3)
+        return _rebuild_value, (self._data, self._rg, self.name)
+
+    def _hooks(self) -> list:
+        """The functions registered with ``register_hook`` on this Value."""
+        if self._node is None:
+            return list(self._x.get("hooks", {}).values()) if self._x is not None else []
+        base, nr = self._node_and_nr()
+        if base._meta is None:
+            return []
+        return [fn for hook_nr, fn in base._meta.tensor_hooks.values() if hook_nr == nr]
 
     def __bool__(self) -> bool:
         return bool(self._data)
@@ -762,6 +928,8 @@ class Value:
     def grad(self, value: Optional["Value"]) -> None:
         if value is not None and value.__class__ is not Value:
             raise TypeError(f"assigned grad expected to be a Value or None but got grad of type {type(value).__name__}")
+        if value is self:
+            raise RuntimeError("can't assign Value as its own grad")
         self._grad = value
 
     @property
@@ -888,7 +1056,8 @@ class Value:
         a = self._data
         if other.__class__ is Value:
             b = other._data
-            return _binary(PowBackward1, F.pow(a, b), self, other, a, b)
+            z = F.pow(a, b)
+            return _binary(PowBackward1, z, self, other, a, (b, z))
         n = _number(other)
         if n is NotImplemented:
             return NotImplemented
@@ -898,7 +1067,8 @@ class Value:
         c = _number(other)
         if c is NotImplemented:
             return NotImplemented
-        return _unary(PowBackward2, F.pow(c, self._data), self, self._data, c)
+        z = F.pow(c, self._data)
+        return _unary(PowBackward2, z, self, self._data, (c, z))
 
     def __neg__(self):
         return _unary(NegBackward0, -self._data, self, None)
@@ -973,8 +1143,20 @@ class Value:
 
     __hash__ = object.__hash__  # by identity, like tensors
 
+_warned_scalar_conversion = False
+
+
+def _rebuild_value(data, requires_grad: bool, name) -> "Value":
+    """What a copied or unpickled Value is rebuilt from (see ``Value.__reduce_ex__``)."""
+    v = make_value(data)
+    v._rg = requires_grad
+    v.name = name
+    return v
+
+
 _new_value = object.__new__
 _new_node = object.__new__
+_NO_GRAPH = make_value(0.0)  # stands for torch's ``zeros`` operand of ``where``: no graph
 
 
 def _backward_seam(*args, **kwargs):  # replaced by engine.autograd at import
