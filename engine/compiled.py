@@ -107,7 +107,7 @@ def _make_node(edges: tuple, backward, saved) -> CompiledFunctionBackward:
     node._saved = saved
     node._e0 = node._e1 = None
     node._seq = _next_seq()
-    node._s0 = node._s1 = node._mark = None
+    node._s0 = node._s1 = None
     node._meta = NodeMeta()  # never None: keeps the node off the walk's two-edge fast path
     return node
 
