@@ -348,8 +348,10 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
         if lone_root is not None and lone_root.__class__ is Value and targets is not None \
                 and lone_root not in targets:
             _leaf_hooks(lone_root, leaf_total[lone_root], graph)  # torch runs a lone root anyway
-        for leaf in [leaf for leaf in leaf_total if leaf not in waiting]:
-            _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
+        if leaf_total:  # outputs that are leaves: done now, unless a node also feeds them
+            fed = {e for m in nodes for e in m._next if e.__class__ is Value}
+            for leaf in [leaf for leaf in leaf_total if leaf not in fed]:
+                _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
         for n in nodes:
             g = pop(n, None)
             if n._meta is None and g is not None and not anomaly:

@@ -272,3 +272,26 @@ def test_11_own_grad(differ):
         rec("other Value is fine", x.grad)
 
     differ.check(prog)
+
+
+# ---------------------------------------------------------------------------------
+# An output that is also an input: its seed and the gradient the graph sends it add up
+# ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call", ["grad", "backward", "backward+hook"])
+@pytest.mark.parametrize("order", ["leaf first", "leaf last"])
+def test_an_output_that_is_a_leaf_gets_its_seed_and_the_graph_s_gradient_once(differ, call, order):
+    def prog(B, rec):
+        a = B.leaf(2.0)
+        b = B.leaf(0.5)
+        outs = [a, a * 2 + a * b] if order == "leaf first" else [a * b * 3, a]
+        seeds = [B.seed(1.0), B.seed(5.0)]
+        if call == "grad":
+            rec("grad", B.grad(outs, [a, b], seeds))
+            return
+        if call == "backward+hook":
+            a.register_hook(lambda g: rec("hook on a", g))
+        B.backward(outs, seeds)
+        rec("a.grad", a.grad)
+        rec("b.grad", b.grad)
+    differ.check(prog)
