@@ -63,6 +63,7 @@ CASES = {
         "chain": "100k-step chain",
         "second_derivative": "second derivative, 5,000 nodes",
         "gc_dag": "100k-node DAG, build + backward",
+        "mlp_step_compiled": "MLP 2-16-16-1 training step, compiled",
     },
     "zh": {
         "mlp_step": "MLP 2-16-16-1 训练一步",
@@ -71,6 +72,7 @@ CASES = {
         "chain": "10 万步的链",
         "second_derivative": "二阶导数，5000 个节点",
         "gc_dag": "10 万节点 DAG，构建 + 反向传播",
+        "mlp_step_compiled": "MLP 2-16-16-1 训练一步，编译后",
     },
 }
 
