@@ -93,7 +93,7 @@ TEXT = {
         "target": "target", "measured": "measured", "memory": "memory",
         "at_least": "≥ {n:g}× {peer}", "faster": "faster than {peer}", "verdict": "verdict", "met": "met", "missed": "**missed**",
         "live": "while the graph lives", "after_drop": "after the output is dropped (no `gc.collect()`)",
-        "at_most": "at most {limit:g} bytes per node, {what}",
+        "at_most": "≤ {limit:g} {bytes} per node, {what}",
         "env": "Measured on {cpu} ({cores} cores, {system}), Python {python}, torch {torch}, micrograd "
                "{micrograd}, omnigrad {omnigrad}, ad {ad}; rounds: {rounds}; {date}.",
         "quick": " These are quick sizes from a smoke run: the numbers are only indicative.",
@@ -109,7 +109,7 @@ TEXT = {
         "target": "目标", "measured": "实测", "memory": "内存",
         "at_least": "≥ {peer} 的 {n:g} 倍", "faster": "快于 {peer}", "verdict": "结论", "met": "达成", "missed": "**未达成**",
         "live": "计算图存活时", "after_drop": "丢弃输出之后（不调用 `gc.collect()`）",
-        "at_most": "每节点至多 {limit:g} 字节，{what}",
+        "at_most": "每节点 ≤ {limit:g} 字节，{what}",
         "env": "测量环境：{cpu}（{cores} 核，{system}），Python {python}，torch {torch}，micrograd "
                "{micrograd}，omnigrad {omnigrad}，ad {ad}；{rounds} 轮；{date}。",
         "quick": "这些是冒烟测试的快速规模，数字仅供参考。",
@@ -210,8 +210,9 @@ def targets(data, lang: str = "en") -> str:
     lines = [f"| {t['workload']} | {t['target']} | {t['measured']} | {t['verdict']} |", "|---|---|---:|:---:|"]
     for g in data.get("targets", []):
         if g["workload"] == "memory":
-            what = t["at_most"].format(limit=g["at_most"], what=t[g["field"]])
-            lines.append(f"| {t['memory']} | {what} | {g['value']:.1f} | {t['met'] if g['met'] else t['missed']} |")
+            what = t["at_most"].format(limit=g["at_most"], what=t[g["field"]],
+                                       bytes="byte" if g["at_most"] == 1 else "bytes")
+            lines.append(f"| {t['memory']} | {what} | {g['value']:.2f} | {t['met'] if g['met'] else t['missed']} |")
         else:
             label = CASES[lang].get(g["workload"], g["workload"])
             got = t["na"] if g.get("median") is None else _ratio(g)
