@@ -1,416 +1,335 @@
-"""Benchmark twicegrad against micrograd 0.1.0 and torch (0-dim float64), side by side.
+"""Benchmark twicegrad against its peers: interleaved rounds, CPU time, median of ratios.
 
-Each case runs the *same program* on every backend in one process, with Python's
-garbage collector on (as users have it), and reports the best of a few repeats and
-ratios against twicegrad.  Timings on a shared machine are noisy: compare ratios
-within one run, not seconds across runs.
+The method (issue 11):
 
-    python benchmarks/bench.py              # full sizes, writes benchmarks/results.json
-    python benchmarks/bench.py --quick      # tiny sizes (what the test suite runs)
+- every ``benchmarks/cases_*.py`` module defines ``CASES``: workload name -> backend
+  name -> factory. ``factory()`` does the untimed setup and returns ``run``; ``run()``
+  is one timed repetition and returns the numbers it computed. A workload's reference
+  is its first backend, or ``REFERENCE[workload]`` when the module defines it;
+- each (round, backend) runs in a fresh ``python`` process: it calls ``factory()()``
+  once to warm up, collects that garbage, calls ``factory()`` again and times ``run()``
+  with ``time.process_time()`` (CPU time, the garbage collector on, at its defaults);
+- one repetition per backend per round, in an order shuffled per round (seeded), so
+  that a noisy moment of the machine falls on one round, not on one backend;
+- each round gives a ratio per backend, its time over the reference's time in that
+  round; the report is the median of those ratios over the rounds (9 by default) and
+  their range, min-max;
+- every backend's numbers must agree with the reference's (relative 1e-9), or the
+  run is void: the script says which and exits with status 1.
 
-Cases (issue 3):
-  a  micrograd's demo step: MLP 2-16-16-1 (tanh), 100 samples, forward + backward + SGD
-  b  a 100,000-node random DAG (every node an ancestor of the output): build and
-     backward timed apart
-  c  a 100,000-step chain y = tanh(y*1.0001 + 0.1): build + backward
-  d  second derivatives through a 5,000-node graph (grad with create_graph, then grad)
-  e  bytes per node of the random DAG of (b) (tracemalloc): while the graph lives, after
-     backward, after the output is dropped (no gc.collect()).  What is left after the
-     drop is the 500 leaves with their .grad (and CPython's free lists), not graph
-     objects.
+Memory (the ``MEMORY`` table of a case module) is measured once per backend, in its own
+process, with tracemalloc: bytes per node while the graph lives, and after its output
+is dropped, with no gc.collect().
+
+    python benchmarks/bench.py                    # 9 rounds, writes benchmarks/results.json
+    python benchmarks/bench.py --rounds 15 --only mlp_step --only memory
+    python benchmarks/bench.py --quick            # 1 round, small sizes (the test suite's smoke run)
+
+Case modules read ``$TWICEGRAD_BENCH_QUICK`` (``1`` under --quick) to pick their sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import glob
+import importlib
 import json
 import os
 import platform
 import random
+import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 from datetime import datetime, timezone
+from importlib import metadata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.setrecursionlimit(1000)  # the default: micrograd's recursive topological sort meets it
-
-import engine  # noqa: E402
-
-
-# ---------------------------------------------------------------------------------
-# Backends: how to make a parameter, a constant, read a gradient, reset it
-# ---------------------------------------------------------------------------------
-
-def micrograd_value():
-    """micrograd's Value with tanh and exp added in its own closure style."""
-    import math
-
-    from micrograd.engine import Value
-
-    if not hasattr(Value, "tanh"):
-        def tanh(self):
-            t = math.tanh(self.data)
-            out = Value(t, (self,), "tanh")
-
-            def _backward():
-                self.grad += (1 - t * t) * out.grad
-            out._backward = _backward
-            return out
-
-        def exp(self):
-            e = math.exp(self.data)
-            out = Value(e, (self,), "exp")
-
-            def _backward():
-                self.grad += e * out.grad
-            out._backward = _backward
-            return out
-
-        Value.tanh = tanh
-        Value.exp = exp
-    return Value
-
-
-class Backend:
-    name: str
-
-    def param(self, x):
-        raise NotImplementedError
-
-    def const(self, x):
-        raise NotImplementedError
-
-
-class Twicegrad(Backend):
-    name = "twicegrad"
-
-    def param(self, x):
-        return engine.Value(x, requires_grad=True)
-
-    def const(self, x):
-        return engine.Value(x)
-
-    def grad(self, p):
-        return p.grad.data
-
-    def zero(self, p):
-        p.grad = None
-
-    def sgd(self, params, lr):
-        for p in params:
-            p.data -= lr * p.grad.data
-
-    def second_derivative(self, f, x0):
-        x = self.param(x0)
-        g, = engine.grad(f(x), x, create_graph=True)
-        gg, = engine.grad(g, x)
-        return gg.data
-
-
-class Micrograd(Backend):
-    name = "micrograd"
-
-    def __init__(self):
-        self.V = micrograd_value()
-
-    def param(self, x):
-        return self.V(x)
-
-    const = param
-
-    def grad(self, p):
-        return p.grad
-
-    def zero(self, p):
-        p.grad = 0.0
-
-    def sgd(self, params, lr):
-        for p in params:
-            p.data -= lr * p.grad
-
-
-class Torch(Backend):
-    name = "torch"
-
-    def __init__(self):
-        import torch
-        self.torch = torch
-
-    def param(self, x):
-        return self.torch.tensor(x, dtype=self.torch.float64, requires_grad=True)
-
-    def const(self, x):
-        return self.torch.tensor(x, dtype=self.torch.float64)
-
-    def grad(self, p):
-        return p.grad.item()
-
-    def zero(self, p):
-        p.grad = None
-
-    def sgd(self, params, lr):
-        with self.torch.no_grad():
-            for p in params:
-                p -= lr * p.grad
-
-    def second_derivative(self, f, x0):
-        x = self.param(x0)
-        g, = self.torch.autograd.grad(f(x), x, create_graph=True)
-        gg, = self.torch.autograd.grad(g, x)
-        return gg.item()
-
-
-def best_of(repeats: int, fn):
-    """The best wall time of ``repeats`` runs of ``fn() -> seconds or (seconds, ...)``."""
-    return min(fn() for _ in range(repeats))
+ROOT = os.path.dirname(HERE)
+QUICK_ENV = "TWICEGRAD_BENCH_QUICK"
+REL_TOL = 1e-9
+PEERS = ["micrograd", "omnigrad", "ad", "torch"]
 
 
 # ---------------------------------------------------------------------------------
-# The cases
+# Finding the cases
 # ---------------------------------------------------------------------------------
 
-def make_moons(n: int, seed: int = 1):
-    rnd = random.Random(seed)
-    X, y = [], []
-    for i in range(n):
-        import math
-        t = math.pi * rnd.random()
-        if i % 2:
-            X.append((math.cos(t) + rnd.gauss(0, 0.1), math.sin(t) + rnd.gauss(0, 0.1))); y.append(1)
-        else:
-            X.append((1 - math.cos(t) + rnd.gauss(0, 0.1), 0.5 - math.sin(t) + rnd.gauss(0, 0.1))); y.append(-1)
-    return X, y
+def _import(module: str):
+    for path in (ROOT, HERE):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    return importlib.import_module(module)
 
 
-def case_mlp(b: Backend, samples: int, repeats: int):
-    """(a) One training step of micrograd's demo: MLP 2-16-16-1 with tanh."""
-    rnd = random.Random(0)
-    sizes = [2, 16, 16, 1]
-    layers = [[([b.param(rnd.uniform(-1, 1)) for _ in range(sizes[i])], b.param(0.0))
-               for _ in range(sizes[i + 1])] for i in range(3)]
-    params = [p for layer in layers for w, bias in layer for p in w + [bias]]
-    X, y = make_moons(samples)
-    inputs = [[b.const(a), b.const(c)] for a, c in X]
-
-    def forward(x):
-        for li, layer in enumerate(layers):
-            out = []
-            for w, bias in layer:
-                act = sum((wi * xi for wi, xi in zip(w, x)), bias)
-                out.append(act.tanh() if li < 2 else act)
-            x = out
-        return x[0]
-
-    losses = []
-
-    def step():
-        t = time.perf_counter()
-        scores = [forward(x) for x in inputs]
-        data_loss = sum((1 + -yi * si).relu() for yi, si in zip(y, scores)) * (1.0 / len(y))
-        loss = data_loss + 1e-4 * sum(p * p for p in params)
-        for p in params:
-            b.zero(p)
-        loss.backward()
-        b.sgd(params, 0.05)
-        losses.append(loss.item() if hasattr(loss, "item") else loss.data)
-        return time.perf_counter() - t
-
-    step()  # warm up
-    seconds = best_of(repeats, step)
-    return {"seconds": seconds, "check": losses[-1]}
+def case_modules() -> list[str]:
+    """The names of every benchmarks/cases_*.py module, sorted."""
+    return sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(HERE, "cases_*.py")))
 
 
-def random_dag(b: Backend, n: int, width: int = 500, seed: int = 0):
-    """About ``n`` op nodes in layers of ``width`` over ``width`` leaves: node i of a
-    layer combines node i and a random node of the layer before, with a random op,
-    and the last layer is summed pairwise.  Every node is an ancestor of the output,
-    and the graph is shallow enough (about 2n/width + log2(width) levels) for
-    micrograd's recursive topological sort."""
-    rnd = random.Random(seed)
-    leaves = [b.param(rnd.uniform(-1, 1)) for _ in range(width)]
-    layer, made = leaves, 0
-    while made < n - width:
-        new = []
-        for i, a in enumerate(layer):
-            c = layer[rnd.randrange(width)]
-            r = rnd.random()
-            if r < 0.4:
-                new.append(a * c)
-                made += 1
-            elif r < 0.8:
-                new.append((a + c).tanh())
-                made += 2
-            else:
-                new.append(a * 0.5 - c)
-                made += 2
-        layer = new
-    while len(layer) > 1:  # pairwise sum: depth log2(width)
-        layer = [layer[i] + layer[i + 1] if i + 1 < len(layer) else layer[i] for i in range(0, len(layer), 2)]
-        made += len(layer)
-    return leaves, layer[0], made
+def collect() -> dict[str, dict]:
+    """workload -> {module, backends (reference first), reference, description}."""
+    workloads: dict[str, dict] = {}
+    for name in case_modules():
+        module = _import(name)
+        reference = getattr(module, "REFERENCE", {})
+        for workload, backends in module.CASES.items():
+            if workload in workloads:
+                raise ValueError(f"workload {workload!r} is defined by both {workloads[workload]['module']} and {name}")
+            names = list(backends)
+            ref = reference.get(workload, names[0])
+            if ref not in backends:
+                raise ValueError(f"{name}: the reference {ref!r} of {workload!r} is not one of its backends {names}")
+            workloads[workload] = {
+                "module": name,
+                "reference": ref,
+                "backends": [ref] + [b for b in names if b != ref],
+                "description": getattr(module, "DESCRIPTIONS", {}).get(workload, workload),
+                "not_applicable": getattr(module, "NOT_APPLICABLE", {}).get(workload, {}),
+            }
+    return workloads
 
 
-def case_dag(b: Backend, n: int, repeats: int):
-    """(b) Build a random DAG and run backward, timed apart."""
-    best_build = best_back = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        leaves, out, _ = random_dag(b, n)
-        t1 = time.perf_counter()
-        out.backward()
-        t2 = time.perf_counter()
-        best_build, best_back = min(best_build, t1 - t0), min(best_back, t2 - t1)
-        check = b.grad(leaves[0])
-        del leaves, out
-    return {"build": best_build, "backward": best_back, "check": check}
+# ---------------------------------------------------------------------------------
+# The child: one timed repetition, or one memory measurement
+# ---------------------------------------------------------------------------------
+
+def _numbers(result) -> list[float]:
+    values = result if isinstance(result, (list, tuple)) else [result]
+    return [float(v) for v in values]
 
 
-def case_chain(b: Backend, n: int, repeats: int):
-    """(c) y = tanh(y*1.0001 + 0.1), n steps deep, then backward."""
-    def run():
-        t = time.perf_counter()
-        x = b.param(0.5)
-        y = x
-        for _ in range(n):
-            y = (y * 1.0001 + 0.1).tanh()
-        y.backward()
-        run.check = b.grad(x)
-        return time.perf_counter() - t
-    try:
-        seconds = best_of(repeats, run)
-    except RecursionError:
-        return {"seconds": None, "error": "RecursionError"}
-    return {"seconds": seconds, "check": run.check}
+def child_time(module: str, workload: str, backend: str) -> dict:
+    factory = _import(module).CASES[workload][backend]
+    factory()()          # warm-up: imports, caches, one-time start-up costs
+    gc.collect()         # start the timed repetition without the warm-up's garbage
+    run = factory()
+    start = time.process_time()
+    result = run()
+    seconds = time.process_time() - start
+    return {"seconds": seconds, "check": _numbers(result)}
 
 
-def case_second_derivative(b: Backend, n: int, repeats: int):
-    """(d) d2y/dx2 through a chain of ~n nodes (create_graph, then grad again)."""
-    if not hasattr(b, "second_derivative"):
-        return {"seconds": None, "error": "no higher-order derivatives"}
-
-    def f(x):
-        y = x
-        for _ in range(n // 3):
-            y = (y * 1.0001 + 0.1).tanh()
-        return y
-
-    def run():
-        t = time.perf_counter()
-        run.check = b.second_derivative(f, 0.5)
-        return time.perf_counter() - t
-    return {"seconds": best_of(repeats, run), "check": run.check}
-
-
-def case_memory(b: Backend, n: int):
-    """(e) Bytes per node seen by tracemalloc: live graph, after backward, after drop."""
+def child_memory(module: str, backend: str) -> dict:
+    build = _import(module).MEMORY[backend]()
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    leaves, y, nodes = random_dag(b, n)
+    out, nodes = build()
     live = tracemalloc.get_traced_memory()[0] - base
-    y.backward()
-    after_backward = tracemalloc.get_traced_memory()[0] - base
-    del y
+    del out                                     # no gc.collect(): only reference counting frees
     dropped = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    del leaves
-    gc.collect()
-    return {"live": live / nodes, "after_backward": after_backward / nodes, "after_drop": dropped / nodes}
+    return {"nodes": nodes, "live": live / nodes, "after_drop": dropped / nodes}
+
+
+def spawn(args: list[str], quick: bool) -> dict:
+    """Run this script as a child with ``args``; its last stdout line is JSON."""
+    env = dict(os.environ, **{QUICK_ENV: "1" if quick else "0"})
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]
+        return {"error": last[:200]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------------------------
-# Driver
+# The parent: interleaved rounds, ratios, agreement
 # ---------------------------------------------------------------------------------
 
-def run(quick: bool) -> dict:
-    sizes = dict(samples=10, dag=2_000, chain=2_000, second=300, memory=6_000, repeats=1) if quick else \
-        dict(samples=100, dag=100_000, chain=100_000, second=5_000, memory=100_000, repeats=3)
-    backends = [Twicegrad(), Micrograd(), Torch()]
-    results = {}
-
-    def record(case: str, fn):
-        results[case] = {}
-        for b in backends:
-            gc.collect()
-            try:
-                results[case][b.name] = fn(b)
-            except RecursionError:
-                results[case][b.name] = {"error": "RecursionError"}
-            print(f"  {case:8s} {b.name:10s} {results[case][b.name]}", file=sys.stderr)
-
-    r = sizes["repeats"]
-    record("mlp_step", lambda b: case_mlp(b, sizes["samples"], r))
-    record("dag", lambda b: case_dag(b, sizes["dag"], r))
-    record("chain", lambda b: case_chain(b, sizes["chain"], r) if b.name != "micrograd"
-           else _micrograd_chain(b, sizes["chain"]))
-    record("second_derivative", lambda b: case_second_derivative(b, sizes["second"], r))
-    record("memory", lambda b: case_memory(b, sizes["memory"]) if b.name != "torch"
-           else {"error": "torch allocates in C++, invisible to tracemalloc"})
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "quick": quick,
-        "sizes": sizes,
-        "results": results,
-    }
+def agree(a: list[float], b: list[float]) -> bool:
+    import math
+    return len(a) == len(b) and all(math.isclose(x, y, rel_tol=REL_TOL, abs_tol=1e-300) for x, y in zip(a, b))
 
 
-def _micrograd_chain(b, n):
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def time_workload(name: str, spec: dict, rounds: int, rnd: random.Random, quick: bool) -> dict:
+    ref = spec["reference"]
+    times: dict[str, list] = {b: [] for b in spec["backends"]}
+    checks: dict[str, list] = {}
+    errors: dict[str, str] = {}
+    orders = []
+    for r in range(rounds):
+        order = list(spec["backends"])
+        rnd.shuffle(order)
+        orders.append(order)
+        for b in order:
+            got = spawn(["--child", spec["module"], name, b], quick) if b not in errors else {"error": errors[b]}
+            if "error" in got:
+                errors[b] = got["error"]
+                times[b].append(None)
+                continue
+            times[b].append(got["seconds"])
+            checks.setdefault(b, got["check"])
+        line = "  ".join(f"{b} {times[b][-1]:.4f}s" if times[b][-1] is not None else f"{b} error"
+                         for b in spec["backends"])
+        print(f"  {name} round {r + 1}/{rounds}: {line}", file=sys.stderr, flush=True)
+
+    backends = {}
+    for b in spec["backends"]:
+        entry: dict = {"seconds": times[b]}
+        if b in errors:
+            entry["error"] = errors[b]
+        else:
+            entry["median_seconds"] = statistics.median(times[b])
+            entry["check"] = checks[b]
+            entry["agrees"] = ref in checks and agree(checks[b], checks[ref])
+            if b != ref and ref not in errors:
+                ratios = [t / t_ref for t, t_ref in zip(times[b], times[ref])]
+                entry["ratio"] = dict(summary(ratios), per_round=ratios)
+        backends[b] = entry
+    return {"module": spec["module"], "description": spec["description"], "reference": ref,
+            "order": orders, "backends": backends, "not_applicable": spec["not_applicable"]}
+
+
+def measure_memory(quick: bool) -> dict:
+    out = {}
+    for name in case_modules():
+        module = _import(name)
+        for b in getattr(module, "MEMORY", {}):
+            out[b] = spawn(["--memory", name, b], quick)
+            print(f"  memory {b}: {out[b]}", file=sys.stderr, flush=True)
+        for b, why in getattr(module, "MEMORY_NOT_APPLICABLE", {}).items():
+            out.setdefault(b, {"error": f"n/a: {why}"})
+    return out
+
+
+def judge_targets(report: dict) -> list[dict]:
+    """Issue 11's targets (from the case modules' TARGETS), each met or missed."""
+    judged = []
+    for name in case_modules():
+        module = _import(name)
+        for t in getattr(module, "TARGETS", []):
+            if t["workload"] not in report["workloads"]:
+                continue  # not run (--only)
+            entry = report["workloads"].get(t["workload"], {}).get("backends", {}).get(t["peer"], {})
+            ratio = entry.get("ratio")
+            if ratio is None:
+                judged.append(dict(t, median=None, min=None, max=None, met=False))
+                continue
+            # "at least 6x" is met at 6.0; "faster than" (at_least 1) needs more than 1.0
+            met = ratio["median"] >= t["at_least"] if t["at_least"] > 1.0 else ratio["median"] > 1.0
+            judged.append(dict(t, median=ratio["median"], min=ratio["min"], max=ratio["max"], met=met))
+        for field, limit in getattr(module, "MEMORY_TARGETS", {}).items():
+            value = report.get("memory", {}).get("twicegrad", {}).get(field)
+            if value is not None:
+                judged.append({"workload": "memory", "field": field, "at_most": limit, "value": value,
+                               "met": value <= limit})
+    return judged
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
     try:
-        return case_chain(b, n, 1)
-    except RecursionError:
-        return {"seconds": None, "error": "RecursionError"}
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.machine()}"}
 
 
-ROWS = [
-    # (label, case, field, lower is better, target text, target: twicegrad at least this many times better)
-    ("(a) MLP demo step, s", "mlp_step", "seconds", "micrograd", 5.0),
-    ("(b) random DAG build, s", "dag", "build", "micrograd", 1.0),
-    ("(b) random DAG backward, s", "dag", "backward", "micrograd", 1.0),
-    ("(c) 100k chain, s", "chain", "seconds", "torch", 2.0),
-    ("(d) second derivative, s", "second_derivative", "seconds", "torch", 3.0),
-    ("(e) bytes/node, live", "memory", "live", None, None),
-    ("(e) bytes/node, after backward", "memory", "after_backward", None, None),
-    ("(e) bytes/node, after drop", "memory", "after_drop", None, None),
-]
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for dist in PEERS:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
 
 
 def table(report: dict) -> str:
-    res = report["results"]
-    names = ["twicegrad", "micrograd", "torch"]
-    lines = [f"{'case':34s}" + "".join(f"{n:>14s}" for n in names) + "   ratio vs twicegrad (target)"]
-    for label, case, field, vs, target in ROWS:
-        cells, values = [], {}
-        for n in names:
-            entry = res[case].get(n, {})
-            v = entry.get(field)
-            values[n] = v
-            cells.append(f"{v:14.4f}" if isinstance(v, float) and v < 10 else
-                         f"{v:14.1f}" if isinstance(v, float) else f"{entry.get('error', '-')[:13]:>14s}")
-        note = ""
-        if vs and values.get(vs) and values.get("twicegrad"):
-            ratio = values[vs] / values["twicegrad"]
-            ok = "met" if ratio >= target else "MISSED"
-            note = f"   {vs} / twicegrad = {ratio:.2f}x (target >= {target:g}x: {ok})"
-        lines.append(f"{label:34s}" + "".join(cells) + note)
+    lines = [f"{'workload':20s} {'backend':30s} {'median CPU s':>13s}   ratio to the reference: median (min-max)"]
+    for name, w in report["workloads"].items():
+        for b, e in w["backends"].items():
+            if "error" in e:
+                lines.append(f"{name:20s} {b:30s} {'error':>13s}   {e['error']}")
+                continue
+            ratio = "reference" if b == w["reference"] else \
+                f"{e['ratio']['median']:.2f}x ({e['ratio']['min']:.2f}-{e['ratio']['max']:.2f})"
+            flag = "" if e["agrees"] else "   DISAGREES with the reference"
+            lines.append(f"{name:20s} {b:30s} {e['median_seconds']:13.4f}   {ratio}{flag}")
+        for b, why in w["not_applicable"].items():
+            lines.append(f"{name:20s} {b:30s} {'n/a':>13s}   {why}")
+    for b, m in report.get("memory", {}).items():
+        what = m.get("error") or f"{m['live']:.1f} bytes/node live, {m['after_drop']:.2f} after the output is dropped"
+        lines.append(f"{'memory':20s} {b:30s} {'':13s}   {what}")
+    if report["targets"]:
+        lines.append("targets (issue 11):")
+    for t in report["targets"]:
+        if t["workload"] == "memory":
+            lines.append(f"  memory {t['field']} <= {t['at_most']:g} bytes/node: {t['value']:.2f}: "
+                         + ("met" if t["met"] else "MISSED"))
+        else:
+            got = "n/a" if t["median"] is None else f"{t['median']:.2f}x ({t['min']:.2f}-{t['max']:.2f})"
+            lines.append(f"  {t['workload']} {t['text']}: {got}: " + ("met" if t["met"] else "MISSED"))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds (at least 9 for a result; default 9)")
+    ap.add_argument("--only", action="append", metavar="WORKLOAD",
+                    help="run only this workload ('memory' for the memory measurement); repeatable")
+    ap.add_argument("--quick", action="store_true", help="1 round, small sizes: a smoke run, not a measurement")
+    ap.add_argument("--seed", type=int, default=11, help="seed of the per-round backend order")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"), help="where to write the JSON results")
+    ap.add_argument("--child", nargs=3, metavar=("MODULE", "WORKLOAD", "BACKEND"), help=argparse.SUPPRESS)
+    ap.add_argument("--memory", nargs=2, metavar=("MODULE", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    report = run(args.quick)
+
+    if args.child:
+        print(json.dumps(child_time(*args.child)))
+        return 0
+    if args.memory:
+        print(json.dumps(child_memory(*args.memory)))
+        return 0
+
+    rounds = 1 if args.quick else args.rounds
+    if rounds < 1:
+        ap.error("--rounds must be at least 1")
+    workloads = collect()
+    only = args.only or list(workloads) + ["memory"]
+    unknown = [w for w in only if w not in workloads and w != "memory"]
+    if unknown:
+        ap.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(list(workloads) + ['memory'])}")
+
+    rnd = random.Random(args.seed)
+    report: dict = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "quick": args.quick,
+        "rounds": rounds,
+        "seed": args.seed,
+        "method": "interleaved rounds; each (round, backend) in a fresh process; one repetition each per round "
+                  "after one warm-up; CPU time (time.process_time) around run() only; garbage collector on, "
+                  "defaults; order shuffled per round; median and min-max of per-round ratios to the reference",
+        "workloads": {},
+    }
+    for name, spec in workloads.items():
+        if name in only:
+            report["workloads"][name] = time_workload(name, spec, rounds, rnd, args.quick)
+    if "memory" in only:
+        report["memory"] = measure_memory(args.quick)
+    report["targets"] = judge_targets(report)
     report["table"] = table(report)
     print(report["table"])
-    with open(args.out, "w") as f:
+    with open(args.out, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
         f.write("\n")
+
+    void = [f"{w}/{b}" for w, spec in report["workloads"].items() for b, e in spec["backends"].items()
+            if "error" not in e and not e["agrees"]]
+    if void:
+        print(f"VOID: these backends computed other numbers than the reference: {', '.join(void)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -93,14 +93,27 @@ def test_doctest_lines_are_fenced_for_mkdocstrings():
 
 
 SAMPLE = {
-    "date": "2026-01-01T00:00:00+00:00", "python": "3.11.7", "machine": "x86_64, 2 cores", "quick": False,
-    "results": {
-        "mlp_step": {"twicegrad": {"seconds": 0.1, "check": 1.0}, "micrograd": {"seconds": 0.5, "check": 1.0},
-                     "torch": {"seconds": 0.3, "check": 1.0}},
-        "chain": {"twicegrad": {"seconds": 0.2}, "micrograd": {"seconds": None, "error": "RecursionError"},
-                  "torch": {"seconds": 0.6}},
-        "memory": {"twicegrad": {"live": 130.0, "after_drop": 12.0}, "torch": {"error": "invisible"}},
+    "date": "2026-01-01T00:00:00+00:00", "quick": False, "rounds": 9,
+    "machine": {"cpu": "Some CPU", "cores": 2, "system": "Linux x86_64"},
+    "versions": {"python": "3.11.7", "torch": "2.13.0", "micrograd": "0.1.0", "omnigrad": "0.2.3", "ad": "1.5.1"},
+    "workloads": {
+        "mlp_step": {"reference": "twicegrad", "description": "MLP", "not_applicable": {}, "backends": {
+            "twicegrad": {"seconds": [0.1], "median_seconds": 0.1, "check": [1.0], "agrees": True},
+            "micrograd": {"seconds": [0.5], "median_seconds": 0.5, "check": [1.0], "agrees": True,
+                          "ratio": {"median": 5.0, "min": 4.5, "max": 5.5, "per_round": [5.0]}}}},
+        "chain": {"reference": "twicegrad", "description": "chain", "not_applicable": {"ad": "no backward"},
+                  "backends": {
+            "twicegrad": {"seconds": [0.2], "median_seconds": 0.2, "check": [2.0], "agrees": True},
+            "micrograd": {"seconds": [None], "error": "RecursionError: maximum recursion depth exceeded"},
+            "torch": {"seconds": [0.6], "median_seconds": 0.6, "check": [2.0], "agrees": False,
+                      "ratio": {"median": 3.0, "min": 2.9, "max": 3.2, "per_round": [3.0]}}}},
     },
+    "memory": {"twicegrad": {"live": 130.0, "after_drop": 0.5}, "torch": {"error": "n/a: invisible"}},
+    "targets": [
+        {"workload": "mlp_step", "peer": "micrograd", "at_least": 6.0, "text": ">= 6x micrograd",
+         "median": 5.0, "min": 4.5, "max": 5.5, "met": False},
+        {"workload": "memory", "field": "live", "at_most": 160.0, "value": 130.0, "met": True},
+    ],
 }
 
 
@@ -109,13 +122,26 @@ def test_performance_table_and_chart(tmp_path, monkeypatch):
     path.write_text(json.dumps(SAMPLE))
     monkeypatch.setenv("TWICEGRAD_BENCHMARK_RESULTS", str(path))
     data = performance.load()
-    rows = performance.rows(data)
-    assert [(r["case"], r["field"]) for r in rows] == [
-        ("mlp_step", "seconds"), ("chain", "seconds"), ("memory", "live"), ("memory", "after_drop")]
+    assert [r["case"] for r in performance.rows(data)] == ["mlp_step", "chain"]
+    assert [r["case"] for r in performance.rows(data, exclude="chain")] == ["mlp_step"]
     table = performance.table(data)
-    assert "RecursionError" in table and "| 0.5 |" in table and "invisible" in table
+    assert "| micrograd | 500 ms | 5.00× (4.50–5.50) | yes |" in table
+    assert "| torch | 600 ms | 3.00× (2.90–3.20) | **no** |" in table  # a disagreeing backend is shown
+    assert "| micrograd | RecursionError |" in table and "no backward" in table
+    targets = performance.targets(data)
+    assert "| ≥ 6× micrograd | 5.00× (4.50–5.50) | **missed** |" in targets and "| ≤ 160 bytes per node, while the graph lives | 130.00 | met |" in targets
+    assert "| twicegrad | 130.0 | 0.50 |" in performance.memory(data) and "invisible" in performance.memory(data)
+    assert "Some CPU (2 cores" in performance.machine(data) and "rounds: 9" in performance.machine(data)
     svg = performance.chart(data)
-    assert svg.startswith("<svg") and svg.count("<rect") >= 5 and "5×" in svg
+    assert svg.startswith("<svg") and svg.count("<rect") >= 4 and "5×" in svg and "3×" in svg
+
+
+def test_performance_refuses_the_old_results_shape(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"results": {}}))
+    monkeypatch.setenv("TWICEGRAD_BENCHMARK_RESULTS", str(path))
+    with pytest.raises(ValueError, match="'workloads'"):
+        performance.load()
 
 
 def test_performance_without_results(tmp_path, monkeypatch):
