@@ -157,9 +157,9 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
 
     >>> from engine import Value, grad
     >>> x = Value(2.0, requires_grad=True); y = x ** 2
-    >>> dz_dy, = grad(y.sin(), y, retain_graph=True)
+    >>> dz_dy, = grad(y ** 3, y, retain_graph=True)
     >>> grad(y, x, grad_outputs=dz_dy)
-    (Value(-2.6145744834544478),)
+    (Value(192.0),)
     """
     if materialize_grads and allow_unused is False:
         raise ValueError(
