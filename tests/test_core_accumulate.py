@@ -1,4 +1,4 @@
-"""Section 3: accumulation into leaves, in place vs out of place, the reference-cycle warning."""
+"""Accumulation into leaves, in place vs out of place, the reference-cycle warning."""
 
 import warnings
 

@@ -1,4 +1,4 @@
-"""Section 4: Value.backward and engine.backward (several outputs, seeds, inputs=, errors)."""
+"""Value.backward and engine.backward (several outputs, seeds, inputs=, errors)."""
 
 import inspect
 
@@ -160,7 +160,7 @@ def test_4_5_outputs_must_require_grad(differ):
     differ.check(prog)
 
 
-def test_appendix_b_messages(differ):
+def test_error_messages_are_torchs_word_for_word(differ):
     def twice(B):
         x = B.leaf(2.0)
         z = x * x

@@ -1,4 +1,4 @@
-"""Section 6: create_graph and higher-order derivatives.
+"""create_graph and higher-order derivatives.
 
 Nodes recorded by create_graph may be named differently from torch's
 ``...BackwardBackward0`` (CONTRACT), so these tests compare the *presence* of a

@@ -1,4 +1,4 @@
-"""Section 5: engine.grad — tuples, dict inputs, unused inputs, materialize_grads, chaining."""
+"""engine.grad — tuples, dict inputs, unused inputs, materialize_grads, chaining."""
 
 import inspect
 import warnings

@@ -1,4 +1,4 @@
-"""Section 7: no_grad / enable_grad / set_grad_enabled / is_grad_enabled, thread-local."""
+"""no_grad / enable_grad / set_grad_enabled / is_grad_enabled, thread-local."""
 
 import threading
 

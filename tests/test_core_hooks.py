@@ -1,4 +1,4 @@
-"""Section 8: tensor hooks, retain_grad after hooks, hooks in grad(), post-accumulate
+"""Tensor hooks, retain_grad after hooks, hooks in grad(), post-accumulate
 hooks, node pre/post hooks, and the order in which everything runs."""
 
 import warnings

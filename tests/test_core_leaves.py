@@ -1,4 +1,4 @@
-"""Section 1: leaves, requires_grad, grad_fn, next_functions, detach, retain_grad."""
+"""Leaves, requires_grad, grad_fn, next_functions, detach, retain_grad."""
 
 import warnings
 

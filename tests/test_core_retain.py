@@ -1,4 +1,4 @@
-"""Section 2: which second backward raises, retain_graph, freeing per node that ran."""
+"""Which second backward raises, retain_graph, freeing per node that ran."""
 
 import pytest
 

@@ -4,6 +4,7 @@ and API directives (docs/hooks/), tested on small inputs of their own."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -124,11 +125,8 @@ def test_performance_without_results(tmp_path, monkeypatch):
     assert performance.load() is None
 
 
-def test_last_bits_are_measured_against_torch_and_labelled():
-    import math
-
-    import torch
-
+def test_last_bits_are_measured_against_torch_and_labelled(differ):
+    torch = differ.torch
     data = last_bits.measure(n=300)
     assert set(data["functions"]) == set(last_bits.FUNCTIONS)
     xs = last_bits.inputs("sqrt", 300)
