@@ -179,9 +179,11 @@ def make_moons(n: int, seed: int = 1):
         import math
         t = math.pi * rnd.random()
         if i % 2:
-            X.append((math.cos(t) + rnd.gauss(0, 0.1), math.sin(t) + rnd.gauss(0, 0.1))); y.append(1)
+            X.append((math.cos(t) + rnd.gauss(0, 0.1), math.sin(t) + rnd.gauss(0, 0.1)))
+            y.append(1)
         else:
-            X.append((1 - math.cos(t) + rnd.gauss(0, 0.1), 0.5 - math.sin(t) + rnd.gauss(0, 0.1))); y.append(-1)
+            X.append((1 - math.cos(t) + rnd.gauss(0, 0.1), 0.5 - math.sin(t) + rnd.gauss(0, 0.1)))
+            y.append(-1)
     return X, y
 
 
@@ -234,7 +236,7 @@ def random_dag(b: Backend, n: int, width: int = 500, seed: int = 0):
     layer, made = leaves, 0
     while made < n - width:
         new = []
-        for i, a in enumerate(layer):
+        for a in layer:
             c = layer[rnd.randrange(width)]
             r = rnd.random()
             if r < 0.4:

@@ -48,7 +48,7 @@ def loss(model, X, y, alpha=1e-4):
     scores = list(map(model, inputs))
     losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
     data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = alpha * sum((p * p for p in model.parameters()))
+    reg_loss = alpha * sum(p * p for p in model.parameters())
     total_loss = data_loss + reg_loss
     accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
     return total_loss, sum(accuracy) / len(accuracy)
@@ -110,7 +110,7 @@ def main(argv=None):
     model = MLP(2, [16, 16, 1])  # 2-layer neural network
     print(model)
     print("number of parameters", len(model.parameters()))
-    history, times = train(model, X, y, args.steps)
+    _history, times = train(model, X, y, args.steps)
     final_loss, final_acc = loss(model, X, y)
     print(f"final loss {final_loss.data!r}, accuracy {final_acc * 100}%")
     print(f"mean time per step {sum(times) / len(times) * 1000:.1f} ms")

@@ -266,7 +266,7 @@ def outcome(B, fn, node_names: bool = True):
         return normalise(B, fn(), node_names)
     except (NameError, AttributeError, AssertionError):
         raise
-    except Exception as e:  # noqa: BLE001 - the type and message are what we compare
+    except Exception as e:  # the type and message are what we compare
         return normalise(B, e, node_names)
 
 
@@ -297,7 +297,7 @@ class Recorder:
         """Run ``fn``; record its exception (type and message), or its result."""
         try:
             r = fn()
-        except Exception as e:  # noqa: BLE001 - the type is what we compare
+        except Exception as e:  # the type is what we compare
             self.records.append((label, self.norm(e) if message else ("E", type(e).__name__)))
             return None
         self.records.append((label, ("no error", self.norm(r))))

@@ -185,7 +185,7 @@ def test_pow_at_zero_exponent_or_base(differ, a0, b0):
 
 def case_indices(B):
     """Output and input numbers in messages count only the outputs/inputs that require grad."""
-    Off, Wrong, NotMul, Flaky = _custom(B)
+    _, Wrong, _, _ = _custom(B)
     x = B.tensor(0.7, requires_grad=True)
     y = B.tensor(-0.4, requires_grad=True)
     c = B.tensor(1.3)
@@ -574,7 +574,7 @@ def test_warning_points_at_the_users_line():
         with engine.detect_anomaly():
             hidden = (x - 4.0).sqrt()  # the op whose backward makes nan
             loss = hidden * 0.0 + x
-            with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan values in its 0th output."):
+            with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output\."):
                 loss.backward()
     assert caught[0].message.args[0] == checks.ANOMALY_WARNING and caught[0].filename == __file__
     text = str(caught[1].message)
@@ -609,9 +609,8 @@ def test_detect_anomaly_as_decorator():
 
 
 def test_anomaly_state_restored_after_an_error():
-    with pytest.raises(KeyError):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with engine.detect_anomaly(check_nan=False):
-                raise KeyError("x")
+    with pytest.raises(KeyError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with engine.detect_anomaly(check_nan=False):
+            raise KeyError("x")
     assert (engine.is_anomaly_enabled(), engine.is_anomaly_check_nan_enabled()) == (False, True)

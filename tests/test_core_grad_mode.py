@@ -165,7 +165,7 @@ def test_7_3_threads_do_not_interfere(differ):
                     return
                 with engine.set_grad_enabled(not mode):
                     pass
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(m,)) for m in (True, False)]

@@ -117,7 +117,7 @@ def test_performance_table_and_chart(tmp_path, monkeypatch):
     table = performance.table(data)
     assert "RecursionError" in table and "| 0.5 |" in table and "invisible" in table
     svg = performance.chart(data)
-    assert svg.startswith("<svg") and svg.count("<rect") >= 5 and "5×" in svg
+    assert svg.startswith("<svg") and svg.count("<rect") >= 5 and "5\N{MULTIPLICATION SIGN}" in svg
 
 
 def test_performance_without_results(tmp_path, monkeypatch):

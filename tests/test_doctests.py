@@ -53,8 +53,8 @@ def test_a_copied_engine_in_a_bare_virtualenv(tmp_path):
 def test_a_failing_example_fails_the_command(tmp_path):
     project = copied_engine(tmp_path)
     floats = project / "engine" / "floats.py"
-    floats.write_text(floats.read_text(encoding="utf-8") + '\n\ndef _broken():\n    """\n    >>> 1 + 1\n    3\n    """\n',
-                      encoding="utf-8")
+    broken = '\n\ndef _broken():\n    """\n    >>> 1 + 1\n    3\n    """\n'
+    floats.write_text(floats.read_text(encoding="utf-8") + broken, encoding="utf-8")
     p = run_doctests(sys.executable, project)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "engine.floats: 1 of " in p.stdout and "examples FAILED" in p.stdout, p.stdout

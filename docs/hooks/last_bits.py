@@ -20,7 +20,7 @@ from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
     sys.path.append(str(Path(__file__).resolve().parent))
-import mdblocks  # noqa: E402
+import mdblocks
 
 FUNCTIONS = ("sqrt", "exp", "log", "tanh", "sin", "cos")
 POSITIVE_ONLY = ("sqrt", "log")  # measured on |x|: torch and math agree that the rest is nan
