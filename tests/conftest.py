@@ -12,7 +12,8 @@ file is marked without being edited:
 - ``torch``: the test uses the ``differ`` fixture, its module imports torch (or the
   harness) at the top or is a ``test_core_*`` module, or it is a docs example in a
   "PyTorch" tab;
-- ``browser``: its module imports Playwright (headless Chromium);
+- ``browser``: its module imports Playwright (headless Chromium) or has "browser" in its
+  name, or it uses a ``browser``/``page`` fixture (also ``slow``);
 - ``slow``: its module is one of ``SLOW_MODULES`` below (each takes seconds: a docs
   build, subprocesses, million-node graphs).
 
@@ -37,6 +38,7 @@ SLOW_MODULES = {
     "test_core_memory.py",     # subprocesses that count live objects
     "test_doctests.py",        # fresh interpreters and a fresh virtualenv
     "test_compile.py",         # compiles the engine's source in fresh interpreters
+    "test_markers.py",         # runs pytest itself, in subprocesses
 }
 MARKERS = ("torch", "browser", "slow")
 collect_ignore = ["differential.py"]  # the harness: no tests, no doctests, imports torch
@@ -74,7 +76,7 @@ def module_markers(path: Path) -> set[str]:
         marks = set()
         if imports & _TORCH_MODULES or path.name.startswith("test_core_"):  # (grad mode checked in both)
             marks.add("torch")
-        if "playwright" in imports:
+        if "playwright" in imports or "browser" in path.stem:
             marks.update(("browser", "slow"))
         if path.name in SLOW_MODULES:
             marks.add("slow")
@@ -87,8 +89,11 @@ def item_markers(item) -> set[str]:
     path = Path(str(item.path))
     if path.suffix == ".py" and path.name.startswith("test_"):
         marks |= module_markers(path)
-    if "differ" in getattr(item, "fixturenames", ()):
+    fixtures = getattr(item, "fixturenames", ())
+    if "differ" in fixtures:
         marks.add("torch")
+    if "browser" in fixtures or "page" in fixtures:
+        marks.update(("browser", "slow"))
     example = getattr(item, "example", None)  # a docs example, collected by Sybil
     if example is not None and (example.region.lexemes or {}).get("namespace") == "torch":
         marks.add("torch")  # (its page's other examples never see its names: a namespace of its own)
