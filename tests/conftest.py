@@ -14,8 +14,8 @@ file is marked without being edited:
   "PyTorch" tab;
 - ``browser``: its module imports Playwright (headless Chromium) or has "browser" in its
   name, or it uses a ``browser``/``page`` fixture (also ``slow``);
-- ``slow``: its module is one of ``SLOW_MODULES`` below (each takes seconds: a docs
-  build, subprocesses, million-node graphs).
+- ``slow``: its module is one of ``SLOW_MODULES`` below, or the test one of
+  ``SLOW_TESTS`` (each takes seconds: a docs build, subprocesses, million-node graphs).
 
 ``-m "not torch and not slow and not browser"`` (``./scripts/test.sh --quick``) is the
 fast loop; test modules it would deselect whole are not even imported.
@@ -39,6 +39,12 @@ SLOW_MODULES = {
     "test_doctests.py",        # fresh interpreters and a fresh virtualenv
     "test_compile.py",         # compiles the engine's source in fresh interpreters
     "test_markers.py",         # runs pytest itself, in subprocesses
+}
+#: Single tests that take several seconds in otherwise quick modules, by function name.
+SLOW_TESTS = {
+    "test_100k_chain_draws_summarised_without_recursion_error",  # test_viz.py
+    "test_micrograd_demo_trains_step_for_step_like_micrograd",   # test_nn.py
+    "test_reference_cycle_warning_once_per_process",         # test_core_accumulate.py, a subprocess
 }
 MARKERS = ("torch", "browser", "slow")
 collect_ignore = ["differential.py"]  # the harness: no tests, no doctests, imports torch
@@ -89,6 +95,8 @@ def item_markers(item) -> set[str]:
     path = Path(str(item.path))
     if path.suffix == ".py" and path.name.startswith("test_"):
         marks |= module_markers(path)
+    if getattr(item, "originalname", item.name) in SLOW_TESTS:
+        marks.add("slow")
     fixtures = getattr(item, "fixturenames", ())
     if "differ" in fixtures:
         marks.add("torch")
