@@ -13,7 +13,7 @@ file is marked without being edited:
   harness) at the top or is a ``test_core_*`` module, or it is a docs example in a
   "PyTorch" tab;
 - ``browser``: its module imports Playwright (headless Chromium) or has "browser" in its
-  name, or it uses a ``browser``/``page`` fixture (also ``slow``);
+  name, or it uses a ``browser`` fixture (also ``slow``);
 - ``slow``: its module is one of ``SLOW_MODULES`` below, or the test one of
   ``SLOW_TESTS`` (each takes seconds: a docs build, subprocesses, million-node graphs).
 
@@ -100,7 +100,7 @@ def item_markers(item) -> set[str]:
     fixtures = getattr(item, "fixturenames", ())
     if "differ" in fixtures:
         marks.add("torch")
-    if "browser" in fixtures or "page" in fixtures:
+    if "browser" in fixtures:  # (not "page": a parameter may bear that name, as in test_docs_pairs)
         marks.update(("browser", "slow"))
     example = getattr(item, "example", None)  # a docs example, collected by Sybil
     if example is not None and (example.region.lexemes or {}).get("namespace") == "torch":
