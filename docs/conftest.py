@@ -75,7 +75,7 @@ def _graph(example):
 
 def _source(example):
     for name in example.parsed.source.split():
-        text, rel, first = source.source_of(name)
+        text, rel, _ = source.source_of(name)
         assert rel.startswith("engine/") and text.strip(), f"{name} is not engine source"
 
 

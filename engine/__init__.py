@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT  (Copyright (c) 2026 twicegrad developers; full text in LICENSE)
 """twicegrad: a tiny scalar autograd engine with PyTorch's exact semantics.
 
 >>> import engine
@@ -7,6 +8,8 @@
 >>> dy.item(), d2y.item()
 (12.0, 12.0)
 """
+
+__version__ = "0.1.0"  # the single source: pyproject.toml reads it (dynamic version)
 
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .value import Value

@@ -132,4 +132,4 @@ def relu(x):
 
 def sign(x):
     """torch.sgn for real numbers: -1, 0 or 1 (nan gives 0, like torch)."""
-    return (0 < x) - (x < 0)
+    return (x > 0) - (x < 0)

@@ -80,7 +80,7 @@ def jvp(func: Callable, inputs: Inputs, v=None, create_graph: bool = False):
     (Value(12.0), Value(12.0))
     """
     with enable_grad():
-        is_inputs_tuple, inputs, v = _inputs_and_direction(inputs, v, create_graph, "jvp")
+        _, inputs, v = _inputs_and_direction(inputs, v, create_graph, "jvp")
         is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
         dummy = tuple(Value(0.0, requires_grad=True) for _ in outputs)  # u
         grad_inputs = _autograd_grad(outputs, inputs, dummy, create_graph=True)  # u · J
@@ -167,7 +167,7 @@ def hvp(func: Callable, inputs: Inputs, v=None, create_graph: bool = False):
 # Helpers (torch's, for scalars)
 # ---------------------------------------------------------------------------------
 
-def _inputs_and_direction(inputs, v, create_graph: bool, fn_name: str):
+def _inputs_and_direction(inputs, v, create_graph: bool, fn_name: str) -> tuple[bool, tuple, Optional[tuple]]:
     """The inputs as differentiable copies, and the direction ``v`` (one entry per
     input; may be omitted only for a single input) checked against them."""
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
@@ -183,10 +183,10 @@ def _inputs_and_direction(inputs, v, create_graph: bool, fn_name: str):
     return is_inputs_tuple, inputs, v
 
 
-def _as_tuple(x, arg_name: str, fn_name: str):
+def _as_tuple(x, arg_name: str, fn_name: str) -> tuple[bool, tuple]:
     """``(was_tuple, tuple_of_values)``, or torch's TypeError naming the bad element."""
     is_tuple = isinstance(x, tuple)
-    items = x if is_tuple else (x,)
+    items: tuple = x if is_tuple else (x,)
     for i, el in enumerate(items):
         if el.__class__ is not Value:
             where = f"value at index {i}" if is_tuple else f"given {arg_name}"

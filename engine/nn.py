@@ -25,7 +25,7 @@ Value(1.0)
 from __future__ import annotations
 
 import random
-from typing import Iterable, Iterator, List, Sequence, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Sequence, Tuple, Union
 
 from .value import Value
 
@@ -98,7 +98,8 @@ class Module:
                         yield name, item
                 elif isinstance(item, (Module, list, tuple)) and id(item) not in seen:
                     seen.add(id(item))
-                    children = vars(item).items() if isinstance(item, Module) else enumerate(item)
+                    children: Iterable[Tuple[Any, Any]] = vars(item).items() if isinstance(item, Module) \
+                        else enumerate(item)
                     stack.append((name + ".", iter(children)))
                     break  # descend; this level's iterator resumes afterwards
             else:
@@ -183,9 +184,10 @@ class MLP(Module):
         self.layers = [Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))]
 
     def forward(self, x: Input) -> Union[Value, List[Value]]:
+        out: Any = x
         for layer in self.layers:
-            x = layer(x)
-        return x
+            out = layer(out)
+        return out
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

@@ -136,11 +136,11 @@ class Node:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     # -- hooks on the node itself -----------------------------------------------------
-    def register_prehook(self, fn: Callable) -> "RemovableHandle":
+    def register_prehook(self, fn: Callable) -> RemovableHandle:
         """``fn(grad_outputs) -> tuple or None`` runs before this node's backward."""
         return RemovableHandle(_meta(self).prehooks, fn)
 
-    def register_hook(self, fn: Callable) -> "RemovableHandle":
+    def register_hook(self, fn: Callable) -> RemovableHandle:
         """``fn(grad_inputs, grad_outputs) -> tuple or None`` runs after it."""
         return RemovableHandle(_meta(self).posthooks, fn)
 
@@ -187,7 +187,7 @@ class AccumulateGrad:
     __slots__ = ("variable", "__weakref__")
     next_functions = ()
 
-    def __init__(self, variable: "Value"):
+    def __init__(self, variable: Value):
         self.variable = variable
 
     def name(self) -> str:
@@ -197,7 +197,7 @@ class AccumulateGrad:
         return "<AccumulateGrad object>"
 
 
-_accumulators: "weakref.WeakValueDictionary[int, AccumulateGrad]" = weakref.WeakValueDictionary()
+_accumulators: weakref.WeakValueDictionary[int, AccumulateGrad] = weakref.WeakValueDictionary()
 
 
 def _edge_view(edge):
@@ -234,7 +234,7 @@ class RemovableHandle:
         self.remove()
 
 
-def make_value(data, node=None) -> "Value":
+def make_value(data, node=None) -> Value:
     """A Value built without ``__init__``'s checks (the engine's own numbers): a
     leaf with no history, or, given ``node``, a non-leaf attached to it."""
     v = _new_value(Value)
@@ -261,7 +261,7 @@ def saved_value(data, edge, wrap: bool = False):
 # Recording: the two helpers every op calls
 # ---------------------------------------------------------------------------------
 
-def _unary(cls, data, x: "Value", s0, s1=None) -> "Value":
+def _unary(cls, data, x: Value, s0, s1=None) -> Value:
     """Wrap ``data`` in a Value; record node ``cls`` with one edge, to ``x``."""
     out = _new_value(Value)
     out._data = data
@@ -284,7 +284,7 @@ def _unary(cls, data, x: "Value", s0, s1=None) -> "Value":
     return out
 
 
-def _binary(cls, data, x: "Value", y: "Optional[Value]", s0, s1) -> "Value":
+def _binary(cls, data, x: Value, y: Optional[Value], s0, s1) -> Value:
     """Like ``_unary`` with a second edge, to ``y`` (``None`` when it is a number)."""
     out = _new_value(Value)
     out._data = data
@@ -767,7 +767,7 @@ class Value:
     __slots__ = ("_data", "_grad", "_node", "_rg", "name", "_x", "__weakref__")
     __array_ufunc__ = None  # numpy scalars defer to Value: np.float64(2) * v is a Value
 
-    def __init__(self, data: Union[Number, "Value"], requires_grad: bool = False, *, name: Optional[str] = None):
+    def __init__(self, data: Union[Number, Value], requires_grad: bool = False, *, name: Optional[str] = None):
         if data.__class__ is Value:
             data = data._data
         n = _number(data)
@@ -882,7 +882,7 @@ class Value:
             raise RuntimeError("requires_grad must be a bool")
         self._set_requires_grad(flag, "only Values of floating point and complex dtype can require gradients")
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Value":
+    def requires_grad_(self, requires_grad: bool = True) -> Value:
         """Set ``requires_grad`` in place (leaves only) and return self."""
         if requires_grad.__class__ is not bool:
             raise TypeError("requires_grad_(): argument 'requires_grad' (position 1) must be bool, "
@@ -918,14 +918,14 @@ class Value:
         return node.nr if node.__class__ is OutputNr else 0
 
     @property
-    def grad(self) -> Optional["Value"]:
+    def grad(self) -> Optional[Value]:
         """The accumulated gradient: ``None`` or a Value.  Leaves (and retain_grad) only."""
         if self._node is not None and not self.retains_grad:
             warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
-    def grad(self, value: Optional["Value"]) -> None:
+    def grad(self, value: Optional[Value]) -> None:
         if value is not None and value.__class__ is not Value:
             raise TypeError(f"assigned grad expected to be a Value or None but got grad of type {type(value).__name__}")
         if value is self:
@@ -953,7 +953,7 @@ class Value:
         node = self._node
         return (node.node, node.nr) if node.__class__ is OutputNr else (node, 0)
 
-    def register_hook(self, hook: Callable[["Value"], Optional["Value"]]) -> RemovableHandle:
+    def register_hook(self, hook: Callable[[Value], Optional[Value]]) -> RemovableHandle:
         """Call ``hook(grad)`` when this Value's gradient is computed; a returned Value replaces it.
 
         >>> x = Value(2.0, requires_grad=True)
@@ -972,7 +972,7 @@ class Value:
         base._meta.tensor_hooks[handle._key] = (nr, hook)
         return handle
 
-    def register_post_accumulate_grad_hook(self, hook: Callable[["Value"], None]) -> RemovableHandle:
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Value], None]) -> RemovableHandle:
         """Call ``hook(self)`` after backward has accumulated into this leaf's ``.grad``."""
         if self._node is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf values")
@@ -985,11 +985,12 @@ class Value:
             self._x = {}
         return self._x.setdefault(kind, {})
 
-    def detach(self) -> "Value":
+    def detach(self) -> Value:
         """A new leaf with the same number and no history (``requires_grad=False``)."""
         return Value(self._data)
 
-    def backward(self, gradient=None, retain_graph: Optional[bool] = None, create_graph: bool = False, inputs=None) -> None:
+    def backward(self, gradient=None, retain_graph: Optional[bool] = None, create_graph: bool = False,
+                 inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into each leaf's ``.grad``; see ``engine.backward``.
 
         >>> x = Value(3.0, requires_grad=True)

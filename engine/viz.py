@@ -29,7 +29,7 @@ install.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 from .value import AccumulateGrad, Value
 
@@ -71,7 +71,7 @@ def _graphviz():
     return graphviz
 
 
-def render_svg(digraph: "graphviz.Digraph") -> str:
+def render_svg(digraph: graphviz.Digraph) -> str:
     """The SVG text of ``digraph``, drawn by Graphviz's ``dot`` program.
 
     Raises ``RuntimeError`` saying what to install when ``dot`` is not on PATH.
@@ -251,7 +251,7 @@ def _more(dot, count: int) -> str:
 # ---------------------------------------------------------------------------------
 
 def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, show_saved: bool = False,
-             *, max_nodes: int = MAX_NODES) -> "graphviz.Digraph":
+             *, max_nodes: int = MAX_NODES) -> graphviz.Digraph:
     """Draw the backward graph behind ``outputs`` (a Value or a sequence of Values).
 
     Grey boxes are ``grad_fn`` nodes, labelled with ``name()``; as in torchviz, edges
@@ -343,7 +343,7 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
 
 #: How each op computes its output from its operands, to recover an intermediate's
 #: number when nothing saved it (the engine keeps no forward links).
-_FORWARD = {
+_FORWARD: dict[str, Callable[..., Value]] = {
     "AddBackward0": lambda a, b: a + b,
     "SubBackward0": lambda a, b: a - b,
     "MulBackward0": lambda a, b: a * b,
@@ -356,7 +356,7 @@ _FORWARD = {
     "ReciprocalBackward0": lambda a: 1.0 / a,
     "AbsBackward0": abs,
     "CopyBackwards": lambda a: a,
-    **{f"{op.capitalize()}Backward0": (lambda op: lambda a: getattr(a, op)())(op)
+    **{f"{op.capitalize()}Backward0": (lambda op: lambda a: getattr(a, op)())(op)  # noqa: B023 (op bound by the call)
        for op in ("exp", "log", "tanh", "sigmoid", "relu", "sin", "cos", "sinh", "cosh", "sqrt")},
 }
 
@@ -393,7 +393,7 @@ def _operands(fn, saved: dict) -> list:
 
 
 def draw_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, *,
-             max_nodes: int = MAX_NODES, rankdir: str = "LR") -> "graphviz.Digraph":
+             max_nodes: int = MAX_NODES, rankdir: str = "LR") -> graphviz.Digraph:
     """Draw the forward computation of ``outputs`` micrograd-style.
 
     Each value is a record ``name | data 2.0000 | grad 1.0000``, and each op an ellipse

@@ -38,8 +38,8 @@ def show(name, values):
 def gradient_as_a_function():
     def fun(q):
         def result(w):
-            l = w ** 2 * q  # dl/dw = 2 * w * q
-            return grad(l, w, create_graph=True)[0]
+            loss = w ** 2 * q  # dloss/dw = 2 * w * q
+            return grad(loss, w, create_graph=True)[0]
         return result
 
     w = Value(2.0, requires_grad=True)

@@ -1,295 +1,141 @@
-"""Shared machinery for the differential tests of the core engine against torch.
+"""What every test run shares: the ``differ`` fixture and the markers of the fast loop.
 
-Every ``tests/test_core_*.py`` test writes a program *once*, against a small
-"backend" object ``B``, and the ``differ`` fixture runs it twice: on torch (0-dim
-float64 tensors, the oracle) and on the engine.  The program records what it sees
-with ``rec(label, thing)``; each record is normalised into plain Python data
-(numbers, None, node names, exception type + message, warnings) and the two record
-lists must be equal.  Expectations therefore always come from torch at test time,
-never from the engine's own output.
+The ``differ`` fixture hands out the differential harness of tests/differential.py:
+``differ.check(prog)`` runs ``prog(B, rec)`` on torch (the oracle) and on the engine and
+compares what the two recorded; ``differ.same_on_both(case)`` does the same for a
+``case(B)`` that returns what it saw.  torch is imported when a test asks for it, not
+before, so a torch-free run never loads it.
 
-torch is required: if it is missing this file fails loudly (no test may skip).
+Markers (registered in pyproject.toml) are put on items automatically, so a new test
+file is marked without being edited:
+
+- ``torch``: the test uses the ``differ`` fixture, its module imports torch (or the
+  harness) at the top or is a ``test_core_*`` module, or it is a docs example in a
+  "PyTorch" tab;
+- ``browser``: its module imports Playwright (headless Chromium) or has "browser" in its
+  name, or it uses a ``browser`` fixture (also ``slow``);
+- ``slow``: its module is one of ``SLOW_MODULES`` below, or the test one of
+  ``SLOW_TESTS`` (each takes seconds: a docs build, subprocesses, million-node graphs).
+
+``-m "not torch and not slow and not browser"`` (``./scripts/test.sh --quick``) is the
+fast loop; test modules it would deselect whole are not even imported.
 """
 
 from __future__ import annotations
 
-import math
-import os
+import ast
 import re
-import subprocess
-import sys
-import textwrap
-import warnings
-from types import SimpleNamespace
+from pathlib import Path
 
 import pytest
 
-try:
-    import torch
-except ImportError as exc:  # never skip: the differential tests are the point
-    raise ImportError(
-        "The core engine tests compare against PyTorch and need torch==2.13.0 "
-        "(CPU): install the test extra, `pip install -e '.[test]'`."
-    ) from exc
-
-import engine
-from engine import Value
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# ---------------------------------------------------------------------------------
-# Messages: torch's text with Tensor/tensor/Variable/variable -> Value/value
-# ---------------------------------------------------------------------------------
-
-_TRIGGERED = re.compile(r" \(Triggered internally at [^)]*\.\)")
-
-
-def as_value_message(torch_message: str) -> str:
-    """torch's message as the engine must print it (CONTRACT: the oracle)."""
-    msg = _TRIGGERED.sub("", str(torch_message))
-    for old, new in (("Tensor", "Value"), ("tensor", "value"), ("Variable", "Value"), ("variable", "value")):
-        msg = msg.replace(old, new)
-    return msg
+#: Modules whose every test is slow (seconds each), by file name.
+SLOW_MODULES = {
+    "test_site.py",            # builds the whole docs site, then drives a browser through it
+    "test_examples.py",        # runs every example program, on both libraries
+    "test_benchmark_smoke.py",  # runs the benchmark script
+    "test_core_deep.py",       # million-node graphs, in subprocesses
+    "test_core_memory.py",     # subprocesses that count live objects
+    "test_doctests.py",        # fresh interpreters and a fresh virtualenv
+    "test_compile.py",         # compiles the engine's source in fresh interpreters
+    "test_markers.py",         # runs pytest itself, in subprocesses
+}
+#: Single tests that take several seconds in otherwise quick modules, by function name.
+SLOW_TESTS = {
+    "test_100k_chain_draws_summarised_without_recursion_error",  # test_viz.py
+    "test_micrograd_demo_trains_step_for_step_like_micrograd",   # test_nn.py
+    "test_reference_cycle_warning_once_per_process",         # test_core_accumulate.py, a subprocess
+}
+MARKERS = ("torch", "browser", "slow")
+collect_ignore = ["differential.py"]  # the harness: no tests, no doctests, imports torch
+_TORCH_MODULES = {"torch", "differential"}
 
 
-# ---------------------------------------------------------------------------------
-# Numbers
-# ---------------------------------------------------------------------------------
-
-def same_float(a, b, rel: float = 0.0, abs_: float = 0.0) -> bool:
-    """Equal as IEEE doubles: nan == nan, infinities of the same sign, else within tolerance."""
-    a, b = float(a), float(b)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return a == b or abs(a - b) <= max(abs_, rel * max(abs(a), abs(b)))
-
-
-def same(a, b, rel: float = 0.0, abs_: float = 0.0) -> bool:
-    """Structural equality of normalised records, floats compared by ``same_float``."""
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None or isinstance(a, str) or isinstance(b, str):
-        return type(a) is type(b) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return same_float(a, b, rel, abs_)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y, rel, abs_) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k], rel, abs_) for k in a)
-    return a == b
-
-
-# ---------------------------------------------------------------------------------
-# The two backends: the same names on torch and on the engine
-# ---------------------------------------------------------------------------------
-
-class TorchBackend:
-    """torch, 0-dim float64 tensors."""
-
-    name = "torch"
-    lib = torch
-    Error = (RuntimeError, TypeError, ValueError, NotImplementedError)
-    grad = staticmethod(torch.autograd.grad)
-    backward = staticmethod(torch.autograd.backward)
-    no_grad = torch.no_grad
-    enable_grad = torch.enable_grad
-    set_grad_enabled = torch.set_grad_enabled
-    is_grad_enabled = staticmethod(torch.is_grad_enabled)
-
-    @staticmethod
-    def is_value(x) -> bool:
-        return isinstance(x, torch.Tensor)
-
-    @staticmethod
-    def leaf(v, requires_grad: bool = True):
-        """A leaf float64 scalar (requires grad by default)."""
-        return torch.tensor(float(v), dtype=torch.float64, requires_grad=requires_grad)
-
-    @staticmethod
-    def const(v):
-        """A scalar that does not require grad (int data stays int64)."""
-        return torch.tensor(v, dtype=torch.float64 if isinstance(v, float) else None)
-
-    @staticmethod
-    def new(v, requires_grad: bool = False):
-        """``torch.tensor(v, requires_grad=...)`` / ``Value(v, requires_grad=...)``."""
-        return torch.tensor(v, dtype=torch.float64 if isinstance(v, float) else None, requires_grad=requires_grad)
-
-    @staticmethod
-    def seed(v):
-        """A gradient seed: torch needs a tensor (the engine also takes plain numbers)."""
-        return None if v is None else torch.tensor(float(v), dtype=torch.float64)
-
-    @staticmethod
-    def node_name(n):
-        return None if n is None else type(n).__name__
-
-
-class EngineBackend:
-    """The engine under test."""
-
-    name = "engine"
-    lib = engine
-    Error = (RuntimeError, TypeError, ValueError, NotImplementedError)
-    grad = staticmethod(engine.grad)
-    backward = staticmethod(engine.backward)
-    no_grad = engine.no_grad
-    enable_grad = engine.enable_grad
-    set_grad_enabled = engine.set_grad_enabled
-    is_grad_enabled = staticmethod(engine.is_grad_enabled)
-
-    @staticmethod
-    def is_value(x) -> bool:
-        return isinstance(x, Value)
-
-    @staticmethod
-    def leaf(v, requires_grad: bool = True):
-        return Value(float(v), requires_grad=requires_grad)
-
-    @staticmethod
-    def const(v):
-        return Value(v)
-
-    @staticmethod
-    def new(v, requires_grad: bool = False):
-        return Value(v, requires_grad=requires_grad)
-
-    @staticmethod
-    def seed(v):
-        return None if v is None else Value(float(v))
-
-    @staticmethod
-    def node_name(n):
-        return None if n is None else type(n).__name__
-
-
-BACKENDS = (TorchBackend, EngineBackend)
-
-
-# ---------------------------------------------------------------------------------
-# Recording what a program sees
-# ---------------------------------------------------------------------------------
-
-ANY_NODE = "<some node>"
-
-
-class Recorder:
-    """``rec(label, x)`` stores ``x`` normalised; see ``norm`` for what is kept."""
-
-    def __init__(self, B, node_names: bool = True):
-        self.B = B
-        self.node_names = node_names
-        self.records = []
-
-    # -- normalisation ----------------------------------------------------------------
-    def node(self, n):
-        if n is None:
-            return None
-        return self.B.node_name(n) if self.node_names else ANY_NODE
-
-    def norm(self, x, node_names=None):
-        """Plain data for ``x``: a Value/tensor becomes
-        ``("V", number, requires_grad, is_leaf, grad_fn name)``."""
-        keep = self.node_names if node_names is None else node_names
-        B = self.B
-        if B.is_value(x):
-            name = B.node_name(x.grad_fn) if keep else (None if x.grad_fn is None else ANY_NODE)
-            return ("V", x.item(), x.requires_grad, x.is_leaf, name)
-        if isinstance(x, (list, tuple)):
-            return [self.norm(v, node_names) for v in x]
-        if isinstance(x, dict):
-            return {k: self.norm(v, node_names) for k, v in x.items()}
-        if isinstance(x, BaseException):
-            return ("E", type(x).__name__, as_value_message(x) if B is TorchBackend else str(x))
-        return x
-
-    def __call__(self, label, x=None, node_names=None):
-        self.records.append((label, self.norm(x, node_names)))
-        return x
-
-    # -- helpers that record ------------------------------------------------------------
-    def raises(self, label, fn, message: bool = True):
-        """Run ``fn``; record its exception (type and message), or its result."""
-        try:
-            r = fn()
-        except Exception as e:  # noqa: BLE001 - the type is what we compare
-            self.records.append((label, self.norm(e) if message else ("E", type(e).__name__)))
-            return None
-        self.records.append((label, ("no error", self.norm(r))))
-        return r
-
-    def warns(self, label, fn):
-        """Run ``fn`` with every warning shown; record (category, message) of each."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            r = fn()
-        msgs = [(w.category.__name__, as_value_message(str(w.message)) if self.B is TorchBackend else str(w.message))
-                for w in caught]
-        self.records.append((label, msgs))
-        return r
-
-    def edges(self, label, x):
-        """Record ``x.grad_fn.next_functions`` as [(node name or None, index)]."""
-        n = x.grad_fn if self.B.is_value(x) else x
-        self.records.append((label, [(self.node(m), i) for m, i in n.next_functions]))
-
-    def grad_of(self, label, x):
-        """Record ``x.grad`` with the non-leaf warning silenced (checked elsewhere)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            g = x.grad
-        self.records.append((label, self.norm(g)))
-        return g
-
-
-def run_both(prog, node_names: bool = True, **kw):
-    """Run ``prog(B, rec)`` on torch then on the engine; return both record lists."""
-    out = []
-    for B in BACKENDS:
-        rec = Recorder(B, node_names=node_names)
-        prog(B, rec, **kw)
-        out.append(rec.records)
-    return out
-
-
-def describe_diff(t, e) -> str:
-    lines = []
-    for i in range(max(len(t), len(e))):
-        a = t[i] if i < len(t) else "<missing>"
-        b = e[i] if i < len(e) else "<missing>"
-        mark = "   " if same(a, b) else ">>>"
-        lines.append(f"{mark} torch : {a!r}\n{mark} engine: {b!r}")
-    return "\n".join(lines)
-
-
-def check(prog, node_names: bool = True, rel: float = 1e-12, abs_: float = 0.0, **kw):
-    """Assert that ``prog`` records the same things on torch and on the engine.
-
-    Numbers are compared to ``rel`` (torch's float64 kernels are not always correctly
-    rounded: its ``sqrt(2.0)`` is one ulp below Python's); nan, inf and signs exactly."""
-    t, e = run_both(prog, node_names=node_names, **kw)
-    assert t, "the program recorded nothing"
-    assert same(t, e, rel, abs_), "torch and engine differ:\n" + describe_diff(t, e)
-    return t
-
-
-# ---------------------------------------------------------------------------------
-# Subprocesses: for process-global state and for crashes (deep graphs)
-# ---------------------------------------------------------------------------------
-
-def run_python(code: str, timeout: float = 60.0) -> str:
-    """Run ``code`` in a fresh interpreter (the repo on sys.path); return its stdout.
-
-    Fails the test (never hangs it) on a non-zero exit, a crash or a timeout."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def _top_level_imports(path: Path) -> set[str]:
+    """The top-level packages a module imports at module level (read, not run)."""
     try:
-        p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                           timeout=timeout, cwd=ROOT, env=env)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"subprocess timed out after {timeout} s")
-    if p.returncode != 0:
-        pytest.fail(f"subprocess exited with {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")
-    return p.stdout
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Try):  # try: import torch / except ImportError: ...
+            for inner in node.body:
+                if isinstance(inner, ast.Import):
+                    names.update(a.name.split(".")[0] for a in inner.names)
+                elif isinstance(inner, ast.ImportFrom) and inner.module and not inner.level:
+                    names.add(inner.module.split(".")[0])
+    return names
+
+
+_MODULE_MARKERS: dict[Path, set[str]] = {}
+
+
+def module_markers(path: Path) -> set[str]:
+    """The markers every test of the test module at ``path`` gets."""
+    if path not in _MODULE_MARKERS:
+        imports = _top_level_imports(path)
+        marks = set()
+        if imports & _TORCH_MODULES or path.name.startswith("test_core_"):  # (grad mode checked in both)
+            marks.add("torch")
+        if "playwright" in imports or "browser" in path.stem:
+            marks.update(("browser", "slow"))
+        if path.name in SLOW_MODULES:
+            marks.add("slow")
+        _MODULE_MARKERS[path] = marks
+    return _MODULE_MARKERS[path]
+
+
+def item_markers(item) -> set[str]:
+    marks = set()
+    path = Path(str(item.path))
+    if path.suffix == ".py" and path.name.startswith("test_"):
+        marks |= module_markers(path)
+    if getattr(item, "originalname", item.name) in SLOW_TESTS:
+        marks.add("slow")
+    fixtures = getattr(item, "fixturenames", ())
+    if "differ" in fixtures:
+        marks.add("torch")
+    if "browser" in fixtures:  # (not "page": a parameter may bear that name, as in test_docs_pairs)
+        marks.update(("browser", "slow"))
+    example = getattr(item, "example", None)  # a docs example, collected by Sybil
+    if example is not None and (example.region.lexemes or {}).get("namespace") == "torch":
+        marks.add("torch")  # (its page's other examples never see its names: a namespace of its own)
+    return marks
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for name in sorted(item_markers(item) - {m.name for m in item.iter_markers()}):
+            item.add_marker(name)
+
+
+_WORD = re.compile(r"\b(?!(?:and|or|not)\b)[A-Za-z_]\w*\b")
+
+
+def _selects(markexpr: str, markers: set[str]) -> bool:
+    """Whether ``-m markexpr`` selects an item carrying exactly ``markers``."""
+    code = _WORD.sub(lambda m: str(m.group() in markers), markexpr)
+    try:
+        return bool(eval(code, {"__builtins__": {}}))  # only True/False/and/or/not/()
+    except Exception:  # an expression this cannot read: collect everything
+        return True
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With ``-m`` deselecting a whole test module, do not even import it (so
+    ``-m "not torch"`` never imports torch)."""
+    markexpr = config.getoption("markexpr", "")
+    if not markexpr or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    marks = module_markers(collection_path)
+    if marks and not _selects(markexpr, marks) and not _selects(markexpr, marks | set(MARKERS)):
+        return True
+    return None
 
 
 # ---------------------------------------------------------------------------------
@@ -299,10 +145,15 @@ def run_python(code: str, timeout: float = 60.0) -> str:
 @pytest.fixture
 def differ():
     """The differential-testing toolkit (``differ.check(prog)`` and friends)."""
+    from types import SimpleNamespace
+
+    import differential as d
+
     return SimpleNamespace(
-        check=check, run_both=run_both, same=same, same_float=same_float, torch=torch, engine=engine,
-        Value=Value, as_value_message=as_value_message, run_python=run_python, T=TorchBackend,
-        E=EngineBackend, BACKENDS=BACKENDS, describe_diff=describe_diff, ANY_NODE=ANY_NODE,
+        check=d.check, run_both=d.run_both, same=d.same, same_float=d.same_float, torch=d.torch, engine=d.engine,
+        Value=d.Value, as_value_message=d.as_value_message, run_python=d.run_python, T=d.TorchBackend,
+        E=d.EngineBackend, BACKENDS=d.BACKENDS, describe_diff=d.describe_diff, ANY_NODE=d.ANY_NODE,
+        same_on_both=d.same_on_both, normalise=d.normalise, outcome=d.outcome, message_of=d.message_of,
     )
 
 
@@ -312,6 +163,10 @@ def _grad_mode_restored(request):
     if not request.node.module.__name__.startswith("test_core"):
         yield
         return
+    import torch
+
+    import engine
+
     assert torch.is_grad_enabled() and engine.is_grad_enabled()
     yield
     ok = torch.is_grad_enabled() and engine.is_grad_enabled()

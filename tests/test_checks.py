@@ -1,18 +1,15 @@
-"""gradcheck, gradgradcheck and anomaly detection, differentially against torch
-(semantics sections 10 and 11).
+"""gradcheck, gradgradcheck and anomaly detection, differentially against torch.
 
-The programs run on both sides (torch 0-dim float64 tensors, engine Values; see
-``test_function.py`` for the sides and how results are compared): which checks
+The programs run on both backends (torch 0-dim float64 tensors, engine Values; see
+tests/differential.py for the backends and how results are compared): which checks
 pass, which fail, and with which exception and message.  Engine gradcheck
-messages print each number as a Python float; they are rendered the torch way
+messages print each number as a Python float; the harness renders them the torch way
 (a 1x1 float64 tensor) before comparing, so the texts must match exactly.
 """
 
 import inspect
 import math
-import os
 import random
-import sys
 import warnings
 
 import pytest
@@ -20,22 +17,18 @@ import torch
 
 import engine
 from engine import checks
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sides live in test_function.py
-from test_function import EngineSide, TorchSide, observe, run, same_on_both  # noqa: E402
-
-SIDES = (TorchSide, EngineSide)
 
 
 def gc(B, f, inputs, **kw):
-    return run(lambda: B.gradcheck(f, inputs, **kw))
+    return B.outcome(lambda: B.gradcheck(f, inputs, **kw))
 
 
 def ggc(B, f, inputs, grad_outputs=None, **kw):
-    return run(lambda: B.gradgradcheck(f, inputs, grad_outputs, **kw))
+    return B.outcome(lambda: B.gradgradcheck(f, inputs, grad_outputs, **kw))
 
 
 # ---------------------------------------------------------------------------------
-# 10.1 Signatures
+# Signatures
 # ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["gradcheck", "gradgradcheck"])
@@ -56,7 +49,7 @@ def test_gradcheck_error_is_a_runtime_error():
 
 
 # ---------------------------------------------------------------------------------
-# 10.2 The examples of the semantics page
+# Examples: a tolerance boundary, wrong, non-differentiable and flaky backwards
 # ---------------------------------------------------------------------------------
 
 def _custom(B):
@@ -106,7 +99,7 @@ def _custom(B):
     return Off, Wrong, NotMul, Flaky
 
 
-def case_semantics_examples(B):
+def case_gradcheck_examples(B):
     Off, Wrong, NotMul, Flaky = _custom(B)
     x = B.tensor(0.7, requires_grad=True)
     out = [gc(B, lambda a: a.tanh(), x), ggc(B, lambda a: a.tanh(), (x,))]
@@ -131,8 +124,8 @@ def case_semantics_examples(B):
     return out
 
 
-def test_semantics_examples():
-    theirs = same_on_both(case_semantics_examples)
+def test_gradcheck_examples(differ):
+    theirs = differ.same_on_both(case_gradcheck_examples)
     assert theirs[:4] == [True, True, True, False]  # the tolerance boundary is exact
 
 
@@ -158,9 +151,9 @@ def case_unary(B, fname, x0):
 
 
 @pytest.mark.parametrize("fname", list(UNARY))
-def test_unary_ops(fname):
+def test_unary_ops(differ, fname):
     for x0 in POINTS:
-        same_on_both(lambda B: case_unary(B, fname, x0))
+        differ.same_on_both(lambda B: case_unary(B, fname, x0))
 
 
 BINARY = {
@@ -177,22 +170,22 @@ def case_binary(B, f, a0, b0):
 
 
 @pytest.mark.parametrize("fname", list(BINARY))
-def test_binary_ops(fname):
+def test_binary_ops(differ, fname):
     points = [(0.5, 1.5), (2.0, -0.7), (-1.2, 2.0), (1.3, -2.0)]
     if fname != "pow":  # pow at a zero base or exponent: see the next test
         points += [(1.3, 0.0), (0.0, 2.0)]
     for a0, b0 in points:
-        same_on_both(lambda B: case_binary(B, BINARY[fname], a0, b0))
+        differ.same_on_both(lambda B: case_binary(B, BINARY[fname], a0, b0))
 
 
 @pytest.mark.parametrize("a0,b0", [(1.3, 0.0), (0.0, 2.0)])
-def test_pow_at_zero_exponent_or_base(a0, b0):
-    same_on_both(lambda B: case_binary(B, BINARY["pow"], a0, b0))
+def test_pow_at_zero_exponent_or_base(differ, a0, b0):
+    differ.same_on_both(lambda B: case_binary(B, BINARY["pow"], a0, b0))
 
 
 def case_indices(B):
     """Output and input numbers in messages count only the outputs/inputs that require grad."""
-    Off, Wrong, NotMul, Flaky = _custom(B)
+    _, Wrong, _, _ = _custom(B)
     x = B.tensor(0.7, requires_grad=True)
     y = B.tensor(-0.4, requires_grad=True)
     c = B.tensor(1.3)
@@ -209,8 +202,8 @@ def case_indices(B):
     ]
 
 
-def test_indices_and_outputs_that_need_no_grad():
-    same_on_both(case_indices)
+def test_indices_and_outputs_that_need_no_grad(differ):
+    differ.same_on_both(case_indices)
 
 
 def case_special_values(B):
@@ -225,8 +218,8 @@ def case_special_values(B):
     ]
 
 
-def test_nan_and_inf():
-    same_on_both(case_special_values)
+def test_nan_and_inf(differ):
+    differ.same_on_both(case_special_values)
 
 
 def case_tolerances(B):
@@ -241,8 +234,8 @@ def case_tolerances(B):
     ]
 
 
-def test_eps_atol_rtol():
-    same_on_both(case_tolerances)
+def test_eps_atol_rtol(differ):
+    differ.same_on_both(case_tolerances)
 
 
 def case_undefined_output_grads(B):
@@ -298,10 +291,10 @@ def case_undefined_output_grads(B):
     return [gc(B, f, x) for f in (Nonzero.apply, Raises.apply, Both.apply, Careful.apply)]
 
 
-def test_undefined_output_grads():
+def test_undefined_output_grads(differ):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch adds a backwards-compatibility warning
-        same_on_both(case_undefined_output_grads)
+        differ.same_on_both(case_undefined_output_grads)
 
 
 # ---------------------------------------------------------------------------------
@@ -345,8 +338,8 @@ def case_gradgradcheck(B):
     ]
 
 
-def test_gradgradcheck():
-    same_on_both(case_gradgradcheck)
+def test_gradgradcheck(differ):
+    differ.same_on_both(case_gradgradcheck)
 
 
 def case_gradgradcheck_once_differentiable(B):
@@ -367,8 +360,8 @@ def case_gradgradcheck_once_differentiable(B):
     return [ggc(B, SqOnce.apply, x, v), ggc(B, SqOnce.apply, x, v, raise_exception=False)]
 
 
-def test_gradgradcheck_once_differentiable():
-    same_on_both(case_gradgradcheck_once_differentiable)
+def test_gradgradcheck_once_differentiable(differ):
+    differ.same_on_both(case_gradgradcheck_once_differentiable)
 
 
 def test_gradgradcheck_default_v_comes_from_random():
@@ -405,8 +398,8 @@ def test_inputs_are_restored_even_when_func_raises():
     assert engine.gradcheck(lambda a: a.exp(), x) and x.data == 0.7 and x.grad is None
 
 
-def test_message_shows_full_precision_floats():
-    _, Wrong, _, _ = _custom(EngineSide)
+def test_message_shows_full_precision_floats(differ):
+    _, Wrong, _, _ = _custom(differ.E)
     with pytest.raises(engine.GradcheckError) as info:
         engine.gradcheck(Wrong.apply, engine.Value(0.7, requires_grad=True))
     head, numerical, analytical, end = str(info.value).split("\n")
@@ -433,12 +426,12 @@ def test_function_must_return_values():
 
 
 # ---------------------------------------------------------------------------------
-# 11. Anomaly detection
+# Anomaly detection
 # ---------------------------------------------------------------------------------
 
-ANOMALY = {TorchSide: (torch.autograd.detect_anomaly, torch.autograd.set_detect_anomaly,
+ANOMALY = {"torch": (torch.autograd.detect_anomaly, torch.autograd.set_detect_anomaly,
                        torch.is_anomaly_enabled, torch.is_anomaly_check_nan_enabled),
-           EngineSide: (engine.detect_anomaly, engine.set_detect_anomaly,
+           "engine": (engine.detect_anomaly, engine.set_detect_anomaly,
                         engine.is_anomaly_enabled, engine.is_anomaly_check_nan_enabled)}
 
 
@@ -462,8 +455,9 @@ def _user_frames(text):
 
 
 def anomaly_program(B):
-    """The program of semantics 11.1, run the same way (same call site) on both sides."""
-    detect, set_detect, enabled, check_nan = ANOMALY[B]
+    """nan out of a backward, with and without anomaly mode, run the same way (same
+    call site) on both backends."""
+    detect, set_detect, enabled, check_nan = ANOMALY[B.name]
 
     class NaNBack(B.Function):
         @staticmethod
@@ -486,50 +480,50 @@ def anomaly_program(B):
     out = [enabled(), check_nan()]
     x = B.tensor(0.0, requires_grad=True)
     (NaNBack.apply(x) * 2).backward()
-    out.append(("no anomaly mode", observe(x.grad)))
+    out.append(("no anomaly mode", B.observe(x.grad)))
     with detect():
         out.append(enabled())
         x = B.tensor(0.0, requires_grad=True)
         y = NaNBack.apply(x) * 2
-        out.append(run(y.backward))
+        out.append(B.outcome(y.backward))
         z = x.sqrt() * 0.0
-        out.append(run(z.backward))
+        out.append(B.outcome(z.backward))
         y = x * x
         y.backward()
-        out.append(run(y.backward))
+        out.append(B.outcome(y.backward))
         w = B.tensor(-1.0, requires_grad=True)
         lg = w.log()
-        out.append(observe(lg))
+        out.append(B.observe(lg))
         lg.backward()
-        out.append(observe(w.grad))
-        out.append(run(lambda: Raises.apply(x).backward()))
+        out.append(B.observe(w.grad))
+        out.append(B.outcome(lambda: Raises.apply(x).backward()))
         u = (x + 1).sqrt()
-        out.append(run(lambda: B.grad(u * 0.0, x)))
-        g = run(lambda: B.grad(x.sqrt(), x, create_graph=True))  # names in create_graph graphs may differ
-        out.append(g if g[0] == "raised" else [v[:3] for v in g])
+        out.append(B.outcome(lambda: B.grad(u * 0.0, x)))
+        g = B.outcome(lambda: B.grad(x.sqrt(), x, create_graph=True))  # names in create_graph graphs may differ
+        out.append(g if g[0] == "E" else [v[:3] for v in g])
     out.append(enabled())
     with set_detect(True, check_nan=False):
         x = B.tensor(0.0, requires_grad=True)
         (x.sqrt() * 0.0).backward()
-        out += [observe(x.grad), enabled(), check_nan()]
+        out += [B.observe(x.grad), enabled(), check_nan()]
     out += [enabled(), check_nan()]
     set_detect(True)
     out.append(enabled())
     x = B.tensor(0.0, requires_grad=True)
-    out.append(run((x.sqrt() * 0.0).backward))
+    out.append(B.outcome((x.sqrt() * 0.0).backward))
     set_detect(False)
     out.append(enabled())
     return out
 
 
-def test_anomaly_detection_same_as_torch():
+def test_anomaly_detection_same_as_torch(differ):
     records, warned = [], []
-    for B in SIDES:  # one call site, so the recorded forward stacks are comparable
+    for B in differ.BACKENDS:  # one call site, so the recorded forward stacks are comparable
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             records.append(anomaly_program(B))
         warned.append([(w.category.__name__, _user_frames(_warning_text(w))) for w in caught])
-    assert records[1] == records[0]
+    assert differ.same(records[1], records[0]), differ.describe_diff(records[0], records[1])
     assert warned[1] == warned[0]
     # and what torch shows is what a user needs: the warning, then their line of code
     texts = [w for w in warned[0] if w[1][0].startswith("Error detected in SqrtBackward0")]
@@ -538,33 +532,33 @@ def test_anomaly_detection_same_as_torch():
 
 
 def anomaly_double_backward_program(B):
-    detect = ANOMALY[B][0]
+    detect = ANOMALY[B.name][0]
     with detect():
         x = B.tensor(0.0, requires_grad=True)
         y = x.sqrt()
         g, = B.grad(y, x, create_graph=True)
-        return run(lambda: B.grad(g * 0.0, x))
+        return B.outcome(lambda: B.grad(g * 0.0, x))
 
 
-def test_anomaly_in_double_backward_names_the_node_that_induced_it():
+def test_anomaly_in_double_backward_names_the_node_that_induced_it(differ):
     """A node made by a create_graph backward is traced to the grad() call, and torch
     adds a second warning: the forward line of the node whose backward made it."""
     records, warned = [], []
-    for B in SIDES:
+    for B in differ.BACKENDS:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             records.append(anomaly_double_backward_program(B))
         warned.append([_user_frames(_warning_text(w))[1] for w in caught[1:]])
     # node names inside create_graph graphs may differ (torch: DivBackward0)
-    assert records[1][:2] == records[0][:2] == ("raised", "RuntimeError")
+    assert records[1][:2] == records[0][:2] == ("E", "RuntimeError")
     assert records[1][2].endswith("returned nan values in its 1th output.")
     assert warned[1][0] == warned[0][0]
     assert warned[0][0][-1][1].strip() == "g, = B.grad(y, x, create_graph=True)"
 
 
-def test_anomaly_previous_calculation_warning():
+def test_anomaly_previous_calculation_warning(differ):
     texts = []
-    for B in SIDES:
+    for B in differ.BACKENDS:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             anomaly_double_backward_program(B)
@@ -580,7 +574,7 @@ def test_warning_points_at_the_users_line():
         with engine.detect_anomaly():
             hidden = (x - 4.0).sqrt()  # the op whose backward makes nan
             loss = hidden * 0.0 + x
-            with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan values in its 0th output."):
+            with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output\."):
                 loss.backward()
     assert caught[0].message.args[0] == checks.ANOMALY_WARNING and caught[0].filename == __file__
     text = str(caught[1].message)
@@ -615,9 +609,8 @@ def test_detect_anomaly_as_decorator():
 
 
 def test_anomaly_state_restored_after_an_error():
-    with pytest.raises(KeyError):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with engine.detect_anomaly(check_nan=False):
-                raise KeyError("x")
+    with pytest.raises(KeyError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with engine.detect_anomaly(check_nan=False):
+            raise KeyError("x")
     assert (engine.is_anomaly_enabled(), engine.is_anomaly_check_nan_enabled()) == (False, True)

@@ -1,4 +1,4 @@
-"""Section 3: accumulation into leaves, in place vs out of place, the reference-cycle warning."""
+"""Accumulation into leaves, in place vs out of place, the reference-cycle warning."""
 
 import warnings
 
@@ -12,7 +12,7 @@ def quiet(fn):
         return fn()
 
 
-def test_3_1_accumulate_in_place_reset_and_assign(differ):
+def test_accumulate_in_place_reset_and_assign(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -43,7 +43,7 @@ def test_3_1_accumulate_in_place_reset_and_assign(differ):
     differ.check(prog)
 
 
-def test_3_1_backward_on_a_leaf_accumulates_one(differ):
+def test_backward_on_a_leaf_accumulates_one(differ):
     def prog(B, rec):
         leaf = B.leaf(3.0)
         leaf.backward()
@@ -53,7 +53,7 @@ def test_3_1_backward_on_a_leaf_accumulates_one(differ):
     differ.check(prog)
 
 
-def test_3_2_create_graph_accumulates_out_of_place(differ):
+def test_create_graph_accumulates_out_of_place(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -89,7 +89,7 @@ def test_3_2_create_graph_accumulates_out_of_place(differ):
     differ.check(prog)
 
 
-def test_3_2_grad_is_differentiable_and_reset_breaks_it(differ):
+def test_grad_is_differentiable_and_reset_breaks_it(differ):
     def prog(B, rec):
         x = B.leaf(1.5)
         quiet(lambda: (x.sin() * x).backward(create_graph=True))
@@ -125,7 +125,7 @@ print(repr(log))
 """
 
 
-def test_3_2_reference_cycle_warning_once_per_process(differ):
+def test_reference_cycle_warning_once_per_process(differ):
     import ast
 
     t = ast.literal_eval(differ.run_python(REF_CYCLE_PROGRAM.format(
@@ -137,7 +137,7 @@ def test_3_2_reference_cycle_warning_once_per_process(differ):
     assert e == t
 
 
-def test_3_3_grad_never_touches_dot_grad(differ):
+def test_grad_never_touches_dot_grad(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         z = x * x
@@ -151,7 +151,7 @@ def test_3_3_grad_never_touches_dot_grad(differ):
 
 
 @pytest.mark.parametrize("n_paths", [1, 2, 5])
-def test_3_1_paths_summed_before_hooks_and_accumulation(differ, n_paths):
+def test_paths_summed_before_hooks_and_accumulation(differ, n_paths):
     def prog(B, rec):
         a = B.leaf(0.7)
         seen = []

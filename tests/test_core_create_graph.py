@@ -1,4 +1,4 @@
-"""Section 6: create_graph and higher-order derivatives.
+"""create_graph and higher-order derivatives.
 
 Nodes recorded by create_graph may be named differently from torch's
 ``...BackwardBackward0`` (CONTRACT), so these tests compare the *presence* of a
@@ -21,7 +21,7 @@ FUNCS = {
 
 @pytest.mark.parametrize("fname", list(FUNCS))
 @pytest.mark.parametrize("x0", [2.0, 0.5])
-def test_6_1_derivatives_to_order_5(differ, fname, x0):
+def test_derivatives_to_order_5(differ, fname, x0):
     """Each derivative's value, whether it has a graph, and when it stops (element 0 ...)."""
 
     def prog(B, rec):
@@ -40,7 +40,7 @@ def test_6_1_derivatives_to_order_5(differ, fname, x0):
 
 
 @pytest.mark.parametrize("fname", list(FUNCS))
-def test_6_1_derivatives_with_allow_unused(differ, fname):
+def test_derivatives_with_allow_unused(differ, fname):
     """Higher derivatives with allow_unused: a constant derivative's next derivative."""
 
     def prog(B, rec):
@@ -56,7 +56,7 @@ def test_6_1_derivatives_with_allow_unused(differ, fname):
     differ.check(prog)
 
 
-def test_6_1_first_derivative_node_names_for_polynomials(differ):
+def test_first_derivative_node_names_for_polynomials(differ):
     """Where torch's double-backward nodes are ordinary ops, the names agree too."""
 
     def prog(B, rec):
@@ -69,7 +69,7 @@ def test_6_1_first_derivative_node_names_for_polynomials(differ):
     differ.check(prog)
 
 
-def test_6_2_mixed_partials(differ):
+def test_mixed_partials(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -90,7 +90,7 @@ def test_6_2_mixed_partials(differ):
     differ.check(prog)
 
 
-def test_6_3_seed_example(differ):
+def test_seed_example(differ):
     def prog(B, rec):
         w = B.leaf(2.0)
         q = B.leaf(3.0)
@@ -108,7 +108,7 @@ def test_6_3_seed_example(differ):
     differ.check(prog)
 
 
-def test_6_4_without_create_graph_gradients_are_constants(differ):
+def test_without_create_graph_gradients_are_constants(differ):
     def prog(B, rec):
         w = B.leaf(2.0)
         q = B.leaf(3.0)
@@ -125,7 +125,7 @@ def test_6_4_without_create_graph_gradients_are_constants(differ):
     differ.check(prog)
 
 
-def test_6_create_graph_with_grad_outputs_that_require_grad(differ):
+def test_create_graph_with_grad_outputs_that_require_grad(differ):
     """A seed that requires grad becomes part of the recorded graph."""
 
     def prog(B, rec):
@@ -138,7 +138,7 @@ def test_6_create_graph_with_grad_outputs_that_require_grad(differ):
     differ.check(prog)
 
 
-def test_6_backward_create_graph_then_grad_of_grad(differ):
+def test_backward_create_graph_then_grad_of_grad(differ):
     import warnings
 
     def prog(B, rec):
@@ -154,7 +154,7 @@ def test_6_backward_create_graph_then_grad_of_grad(differ):
     differ.check(prog)
 
 
-def test_7_2_create_graph_records_even_under_no_grad(differ):
+def test_create_graph_records_even_under_no_grad(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = x ** 3
@@ -172,7 +172,7 @@ def test_7_2_create_graph_records_even_under_no_grad(differ):
     differ.check(prog)
 
 
-def test_6_pow_value_value_zero_exponent_stays_in_graph(differ):
+def test_pow_value_value_zero_exponent_stays_in_graph(differ):
     """d(x**e)/dx at e == 0 is a graph-connected 0 (torch: WhereBackward0), not a constant."""
 
     def prog(B, rec):
@@ -185,7 +185,7 @@ def test_6_pow_value_value_zero_exponent_stays_in_graph(differ):
     differ.check(prog)
 
 
-def test_6_zero_base_pow_stays_in_graph(differ):
+def test_zero_base_pow_stays_in_graph(differ):
     def prog(B, rec):
         x = B.leaf(1.0)
         g, = B.grad(0 ** x, x, create_graph=True)

@@ -1,10 +1,10 @@
-"""Section 5: engine.grad — tuples, dict inputs, unused inputs, materialize_grads, chaining."""
+"""engine.grad — tuples, dict inputs, unused inputs, materialize_grads, chaining."""
 
 import inspect
 import warnings
 
 
-def test_5_1_signature(differ):
+def test_signature(differ):
     t = inspect.signature(differ.torch.autograd.grad).parameters
     e = inspect.signature(differ.engine.grad).parameters
     assert list(e) == [p for p in t if p != "is_grads_batched"]
@@ -12,7 +12,7 @@ def test_5_1_signature(differ):
         assert e[p].default == t[p].default, p
 
 
-def test_5_1_results(differ):
+def test_results(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -31,7 +31,7 @@ def test_5_1_results(differ):
     differ.check(prog)
 
 
-def test_5_2_unused_inputs(differ):
+def test_unused_inputs(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -56,7 +56,7 @@ def test_5_2_unused_inputs(differ):
     differ.check(prog)
 
 
-def test_5_3_grad_outputs_chaining(differ):
+def test_grad_outputs_chaining(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = x ** 2
@@ -81,7 +81,7 @@ def test_5_3_grad_outputs_chaining(differ):
     differ.check(prog)
 
 
-def test_5_4_only_inputs(differ):
+def test_only_inputs(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         rec.warns("only_inputs=False", lambda: B.grad(x * x, x, only_inputs=False))
@@ -94,7 +94,7 @@ def test_5_4_only_inputs(differ):
     differ.check(prog)
 
 
-def test_5_grad_with_retain_graph_then_backward(differ):
+def test_grad_with_retain_graph_then_backward(differ):
     def prog(B, rec):
         a = B.leaf(1.3)
         b = B.leaf(-0.4)

@@ -1,11 +1,11 @@
-"""Section 7: no_grad / enable_grad / set_grad_enabled / is_grad_enabled, thread-local."""
+"""no_grad / enable_grad / set_grad_enabled / is_grad_enabled, thread-local."""
 
 import threading
 
 import pytest
 
 
-def test_7_1_context_managers(differ):
+def test_context_managers(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         rec("enabled", B.is_grad_enabled())
@@ -33,7 +33,7 @@ def test_7_1_context_managers(differ):
     differ.check(prog)
 
 
-def test_7_1_set_grad_enabled_as_a_function(differ):
+def test_set_grad_enabled_as_a_function(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         try:
@@ -51,7 +51,7 @@ def test_7_1_set_grad_enabled_as_a_function(differ):
     differ.check(prog)
 
 
-def test_7_1_decorators(differ):
+def test_decorators(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
 
@@ -98,7 +98,7 @@ def test_7_1_decorators(differ):
     differ.check(prog)
 
 
-def test_7_1_restored_on_exception(differ):
+def test_restored_on_exception(differ):
     def prog(B, rec):
         for name, ctx in (("no_grad", B.no_grad), ("set_grad_enabled", lambda: B.set_grad_enabled(False))):
             try:
@@ -126,7 +126,7 @@ def test_7_1_restored_on_exception(differ):
     differ.check(prog)
 
 
-def test_7_3_thread_local(differ):
+def test_thread_local(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         res = {}
@@ -148,7 +148,7 @@ def test_7_3_thread_local(differ):
     differ.check(prog)
 
 
-def test_7_3_threads_do_not_interfere(differ):
+def test_threads_do_not_interfere(differ):
     """Two threads flipping their own mode many times never see each other's."""
     engine = differ.engine
     barrier = threading.Barrier(2)
@@ -165,7 +165,7 @@ def test_7_3_threads_do_not_interfere(differ):
                     return
                 with engine.set_grad_enabled(not mode):
                     pass
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(m,)) for m in (True, False)]
@@ -177,7 +177,7 @@ def test_7_3_threads_do_not_interfere(differ):
     assert engine.is_grad_enabled()
 
 
-def test_7_2_backward_runs_under_no_grad(differ):
+def test_backward_runs_under_no_grad(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = x.sin() * x
@@ -191,7 +191,7 @@ def test_7_2_backward_runs_under_no_grad(differ):
 
 
 @pytest.mark.parametrize("kind", ["no_grad", "enable_grad"])
-def test_7_1_bare_class_usable_as_context_twice(differ, kind):
+def test_bare_class_usable_as_context_twice(differ, kind):
     def prog(B, rec):
         ctx = getattr(B, kind)()
         with B.set_grad_enabled(kind == "no_grad"):

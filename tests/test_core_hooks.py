@@ -1,10 +1,10 @@
-"""Section 8: tensor hooks, retain_grad after hooks, hooks in grad(), post-accumulate
+"""Tensor hooks, retain_grad after hooks, hooks in grad(), post-accumulate
 hooks, node pre/post hooks, and the order in which everything runs."""
 
 import warnings
 
 
-def test_8_1_leaf_and_non_leaf_hooks(differ):
+def test_leaf_and_non_leaf_hooks(differ):
     def prog(B, rec):
         log = []
         x = B.leaf(2.0)
@@ -39,7 +39,7 @@ def test_8_1_leaf_and_non_leaf_hooks(differ):
     differ.check(prog)
 
 
-def test_8_1_hook_called_once_with_the_sum_and_handle_as_context_manager(differ):
+def test_hook_called_once_with_the_sum_and_handle_as_context_manager(differ):
     def prog(B, rec):
         a = B.leaf(2.0)
         seen = []
@@ -58,7 +58,7 @@ def test_8_1_hook_called_once_with_the_sum_and_handle_as_context_manager(differ)
     differ.check(prog)
 
 
-def test_8_1_hook_errors(differ):
+def test_hook_errors(differ):
     def prog(B, rec):
         rec.raises("no requires_grad", lambda: B.const(1.0).register_hook(lambda g: g))
         b = B.leaf(2.0)
@@ -72,7 +72,7 @@ def test_8_1_hook_errors(differ):
     differ.check(prog)
 
 
-def test_8_1_removing_a_hook_inside_backward(differ):
+def test_removing_a_hook_inside_backward(differ):
     def prog(B, rec):
         a = B.leaf(2.0)
         log = []
@@ -86,7 +86,7 @@ def test_8_1_removing_a_hook_inside_backward(differ):
     differ.check(prog)
 
 
-def test_8_2_retain_grad_after_hooks_whatever_the_order(differ):
+def test_retain_grad_after_hooks_whatever_the_order(differ):
     def prog(B, rec):
         for first in ("retain", "hook"):
             a = B.leaf(2.0)
@@ -103,7 +103,7 @@ def test_8_2_retain_grad_after_hooks_whatever_the_order(differ):
     differ.check(prog)
 
 
-def test_8_3_hooks_in_grad(differ):
+def test_hooks_in_grad(differ):
     def prog(B, rec):
         a = B.leaf(2.0)
         seen = []
@@ -121,7 +121,7 @@ def test_8_3_hooks_in_grad(differ):
     differ.check(prog)
 
 
-def test_8_4_post_accumulate_grad_hooks(differ):
+def test_post_accumulate_grad_hooks(differ):
     def prog(B, rec):
         a = B.leaf(2.0)
         ev = []
@@ -142,12 +142,12 @@ def test_8_4_post_accumulate_grad_hooks(differ):
     differ.check(prog)
 
 
-def test_8_4_post_accumulate_hook_on_leaf_without_requires_grad(differ):
+def test_post_accumulate_hook_on_leaf_without_requires_grad(differ):
     def prog(B, rec):
         rec.raises("no requires_grad", lambda: B.const(2.0).register_post_accumulate_grad_hook(lambda t: None))
 
 
-def test_8_4_post_accumulate_hook_returning_something(differ):
+def test_post_accumulate_hook_returning_something(differ):
     """torch raises "expected Variable, but hook returned 'int'" after accumulating."""
 
     def prog(B, rec):
@@ -163,7 +163,7 @@ def test_8_4_post_accumulate_hook_returning_something(differ):
     differ.check(prog)
 
 
-def test_8_5_execution_order(differ):
+def test_execution_order(differ):
     def prog(B, rec):
         order = []
 
@@ -197,7 +197,7 @@ def test_8_5_execution_order(differ):
     differ.check(prog)
 
 
-def test_8_5_order_in_a_diamond_with_several_outputs(differ):
+def test_order_in_a_diamond_with_several_outputs(differ):
     def prog(B, rec):
         order = []
 
@@ -223,7 +223,7 @@ def test_8_5_order_in_a_diamond_with_several_outputs(differ):
     differ.check(prog)
 
 
-def test_8_5_node_prehooks_and_hooks(differ):
+def test_node_prehooks_and_hooks(differ):
     def prog(B, rec):
         log = []
         p = B.leaf(2.0)
@@ -249,7 +249,7 @@ def test_8_5_node_prehooks_and_hooks(differ):
     differ.check(prog)
 
 
-def test_8_5_tensor_hook_runs_before_node_prehook(differ):
+def test_tensor_hook_runs_before_node_prehook(differ):
     def prog(B, rec):
         log = []
         p = B.leaf(2.0)
@@ -264,7 +264,7 @@ def test_8_5_tensor_hook_runs_before_node_prehook(differ):
     differ.check(prog)
 
 
-def test_8_hooks_under_create_graph(differ):
+def test_hooks_under_create_graph(differ):
     def prog(B, rec):
         x = B.leaf(1.5)
         seen = []
@@ -279,7 +279,7 @@ def test_8_hooks_under_create_graph(differ):
     differ.check(prog)
 
 
-def test_8_retain_grad_under_create_graph(differ):
+def test_retain_grad_under_create_graph(differ):
     def prog(B, rec):
         x = B.leaf(1.5)
         y = x * x

@@ -1,4 +1,4 @@
-"""Appendix A in float64: values, first and second derivatives at edge points.
+"""IEEE edge points in float64 (0, ±inf, nan, poles, domain edges): values, first and second derivatives.
 
 No Python ZeroDivisionError/ValueError/OverflowError may escape the engine; inf, -inf
 and nan must be exactly torch float64's.
@@ -41,7 +41,7 @@ def _prog(expr, x0, order):
         x = B.leaf(x0)
         try:
             y = UNARY[expr](x)
-        except Exception as e:  # noqa: BLE001 - must not happen in either library
+        except Exception as e:  # must not happen in either library
             rec("forward raised", type(e).__name__)
             return
         rec("value", y.item())
@@ -57,7 +57,7 @@ def _prog(expr, x0, order):
 
 
 @pytest.mark.parametrize("expr", list(UNARY))
-def test_appendix_a_first_derivatives_at_edge_points(differ, expr):
+def test_ieee_first_derivatives_at_edge_points(differ, expr):
     failures = []
     for x0 in POINTS:
         t, e = differ.run_both(_prog(expr, x0, 1))
@@ -67,7 +67,7 @@ def test_appendix_a_first_derivatives_at_edge_points(differ, expr):
 
 
 @pytest.mark.parametrize("expr, x0", EDGE_REGRESSIONS, ids=[f"{e}@{x}" for e, x in EDGE_REGRESSIONS])
-def test_appendix_a_edge_regressions(differ, expr, x0):
+def test_ieee_edge_regressions(differ, expr, x0):
     differ.check(_prog(expr, x0, 1))
 
 
@@ -94,7 +94,7 @@ EXPONENTS = [0.0, -0.0, 1.0, 2.0, 3.0, -1.0, -2.0, 0.5, -0.5, 2.5, INF, -INF, NA
 
 
 @pytest.mark.parametrize("b0", BASES)
-def test_appendix_a_pow_value_value(differ, b0):
+def test_ieee_pow_value_value(differ, b0):
     def prog(B, rec, e0):
         b = B.leaf(b0)
         e = B.leaf(e0)
@@ -117,12 +117,12 @@ def _pow_number_prog(B, rec, b0, e0):
 
 
 @pytest.mark.parametrize("b0, e0", [(-0.0, 0.5), (-0.0, -0.5), (-INF, 0.5), (-INF, -0.5)])
-def test_appendix_a_pow_half_is_sqrt(differ, b0, e0):
+def test_ieee_pow_half_is_sqrt(differ, b0, e0):
     differ.check(_pow_number_prog, b0=b0, e0=e0)
 
 
 @pytest.mark.parametrize("b0", BASES)
-def test_appendix_a_pow_with_number_on_either_side(differ, b0):
+def test_ieee_pow_with_number_on_either_side(differ, b0):
     def prog(B, rec, e0):
         _pow_number_prog(B, rec, b0, e0)
         x = B.leaf(e0)

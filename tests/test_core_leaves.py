@@ -1,4 +1,4 @@
-"""Section 1: leaves, requires_grad, grad_fn, next_functions, detach, retain_grad."""
+"""Leaves, requires_grad, grad_fn, next_functions, detach, retain_grad."""
 
 import warnings
 
@@ -23,7 +23,7 @@ OPS = {
 }
 
 
-def test_1_1_leaf_and_op_results(differ):
+def test_leaf_and_op_results(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         c = B.const(3.0)
@@ -40,7 +40,7 @@ def test_1_1_leaf_and_op_results(differ):
     assert differ.same(t[:-1], e[:-1]), differ.describe_diff(t, e)
 
 
-def test_1_2_int_data_cannot_require_grad(differ):
+def test_int_data_cannot_require_grad(differ):
     def setattr_int(B):
         t = B.const(2)
         t.requires_grad = True
@@ -57,7 +57,7 @@ def test_1_2_int_data_cannot_require_grad(differ):
     differ.check(prog)
 
 
-def test_1_3_requires_grad_(differ):
+def test_requires_grad_(differ):
     def prog(B, rec):
         a = B.const(1.0)
         rec("returns self", a.requires_grad_() is a)
@@ -80,7 +80,7 @@ def test_1_3_requires_grad_(differ):
     differ.check(prog)
 
 
-def test_1_3_non_leaf_requires_grad_false_message(differ):
+def test_non_leaf_requires_grad_false_message(differ):
     """CONTRACT: Variable/variable -> Value/value in this message too ('leaf values')."""
 
     def prog(B, rec):
@@ -90,7 +90,7 @@ def test_1_3_non_leaf_requires_grad_false_message(differ):
     differ.check(prog)
 
 
-def test_1_4_detach(differ):
+def test_detach(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = x * 3
@@ -105,7 +105,7 @@ def test_1_4_detach(differ):
     differ.check(prog)
 
 
-def test_1_5_grad_of_leaf_is_none_without_warning(differ):
+def test_grad_of_leaf_is_none_without_warning(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         c = B.const(3.0)
@@ -115,7 +115,7 @@ def test_1_5_grad_of_leaf_is_none_without_warning(differ):
     differ.check(prog)
 
 
-def test_1_5_non_leaf_grad_warns_on_every_read(differ):
+def test_non_leaf_grad_warns_on_every_read(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = x * B.const(3.0)
@@ -128,7 +128,7 @@ def test_1_5_non_leaf_grad_warns_on_every_read(differ):
     differ.check(prog)
 
 
-def test_1_5_non_leaf_grad_warning_default_filter_once_per_site(differ):
+def test_non_leaf_grad_warning_default_filter_once_per_site(differ):
     """Under Python's default filter the warning shows once per call site (both libraries)."""
 
     def prog(B, rec):
@@ -144,7 +144,7 @@ def test_1_5_non_leaf_grad_warning_default_filter_once_per_site(differ):
     differ.check(prog)
 
 
-def test_1_6_retain_grad(differ):
+def test_retain_grad(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = x * 3
@@ -168,7 +168,7 @@ def test_1_6_retain_grad(differ):
 
 
 @pytest.mark.parametrize("expr", list(OPS))
-def test_1_7_grad_fn_names_and_edges(differ, expr):
+def test_grad_fn_names_and_edges(differ, expr):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -185,7 +185,7 @@ def test_1_7_grad_fn_names_and_edges(differ, expr):
 
 
 @pytest.mark.parametrize("expr", list(OPS))
-def test_1_7_no_graph_without_requires_grad(differ, expr):
+def test_no_graph_without_requires_grad(differ, expr):
     def prog(B, rec):
         x, y, c = B.const(2.0), B.const(3.0), B.const(4.0)
         rec("t", OPS[expr](x, y, c))
@@ -193,7 +193,7 @@ def test_1_7_no_graph_without_requires_grad(differ, expr):
     differ.check(prog)
 
 
-def test_1_7_x_times_x_two_edges_to_same_accumulator(differ):
+def test_x_times_x_two_edges_to_same_accumulator(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         (a, _), (b, _) = (x * x).grad_fn.next_functions
@@ -202,7 +202,7 @@ def test_1_7_x_times_x_two_edges_to_same_accumulator(differ):
     differ.check(prog)
 
 
-def test_1_8_walking_the_graph(differ):
+def test_walking_the_graph(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -223,7 +223,7 @@ def test_1_8_walking_the_graph(differ):
     differ.check(prog)
 
 
-def test_1_9_item_and_comparisons(differ):
+def test_item_and_comparisons(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         rec("item", x.item())
@@ -234,7 +234,7 @@ def test_1_9_item_and_comparisons(differ):
     differ.check(prog)
 
 
-def test_1_8_accumulate_grad_name(differ):
+def test_accumulate_grad_name(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         rec("name()", (x * 2).grad_fn.next_functions[0][0].name())

@@ -154,7 +154,7 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx, gp, gq):
-        p, q = ctx.saved_tensors
+        _p, _q = ctx.saved_tensors
         return gp * 2
 
 

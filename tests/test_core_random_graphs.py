@@ -106,7 +106,7 @@ def generate(seed: int):
                     a, b = vals[i], c
                     if op == "pow":  # Value ** number: any base is fine with an integer exponent
                         b = rnd.choice([2, 3, -1, 0.5, 1.5, -2.0, 0])
-                        if b != int(b) and vals[i] <= 0.1 or b < 0 and abs(vals[i]) < 0.1:
+                        if (b != int(b) and vals[i] <= 0.1) or (b < 0 and abs(vals[i]) < 0.1):
                             continue
                         a = vals[i]
                         instr = (op, i, "c", b)
@@ -208,7 +208,7 @@ def test_generator_covers_every_op():
     """The generated programs use every op, both number sides, and shared nodes."""
     seen, shared = set(), 0
     for seed in range(BATCHES * PER_BATCH):
-        leaves, prog, _, _ = generate(seed)
+        _, prog, _, _ = generate(seed)
         uses = {}
         for op, i, j, _ in prog:
             seen.add((op, "c" if i == "c" else "v", "c" if j == "c" else "-" if j is None else "v"))

@@ -1,4 +1,4 @@
-"""Section 2: which second backward raises, retain_graph, freeing per node that ran."""
+"""Which second backward raises, retain_graph, freeing per node that ran."""
 
 import pytest
 
@@ -24,7 +24,7 @@ SAVED = {  # the _saved_* attributes torch exposes for each op, by node name
 
 
 @pytest.mark.parametrize("expr", list(EXPRS))
-def test_2_1_2_2_second_backward(differ, expr):
+def test_second_backward(differ, expr):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -41,7 +41,7 @@ def test_2_1_2_2_second_backward(differ, expr):
 
 
 @pytest.mark.parametrize("expr", list(EXPRS))
-def test_2_2_retain_graph_allows_repeats(differ, expr):
+def test_retain_graph_allows_repeats(differ, expr):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -63,7 +63,7 @@ VALUE_SAVING = ["x*y", "x*x", "x/y", "x**y", "x.exp()", "x.log()", "x.tanh()", "
 
 
 @pytest.mark.parametrize("expr", VALUE_SAVING)
-def test_2_2_saved_attributes_and_their_freeing(differ, expr):
+def test_saved_attributes_and_their_freeing(differ, expr):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -84,7 +84,7 @@ def test_2_2_saved_attributes_and_their_freeing(differ, expr):
     differ.check(prog)
 
 
-def test_2_1_freed_message(differ):
+def test_freed_message(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -96,7 +96,7 @@ def test_2_1_freed_message(differ):
     differ.check(prog)
 
 
-def test_2_3_retain_graph_protects_one_call(differ):
+def test_retain_graph_protects_one_call(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
@@ -111,7 +111,7 @@ def test_2_3_retain_graph_protects_one_call(differ):
     differ.check(prog)
 
 
-def test_2_4_retain_graph_defaults_to_create_graph(differ):
+def test_retain_graph_defaults_to_create_graph(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         z = x ** 3
@@ -135,7 +135,7 @@ def test_2_4_retain_graph_defaults_to_create_graph(differ):
     assert differ.same(t[1:], e[1:]), differ.describe_diff(t, e)
 
 
-def test_2_5_freeing_is_per_node_that_ran(differ):
+def test_freeing_is_per_node_that_ran(differ):
     def prog(B, rec):
         x = B.leaf(1.0)
         y = B.leaf(2.0)
@@ -158,7 +158,7 @@ def test_2_5_freeing_is_per_node_that_ran(differ):
     differ.check(prog)
 
 
-def test_2_5_unreached_branch_of_backward_inputs(differ):
+def test_unreached_branch_of_backward_inputs(differ):
     def prog(B, rec):
         x = B.leaf(1.0)
         y = B.leaf(2.0)
@@ -172,7 +172,7 @@ def test_2_5_unreached_branch_of_backward_inputs(differ):
     differ.check(prog)
 
 
-def test_13a_accumulate_three_times(differ):
+def test_accumulate_three_times(differ):
     def prog(B, rec):
         x = B.leaf(1.0)
         y = B.leaf(2.0)
@@ -184,7 +184,7 @@ def test_13a_accumulate_three_times(differ):
     differ.check(prog)
 
 
-def test_13c_per_loss_term_gradients(differ):
+def test_per_loss_term_gradients(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         rec("a", B.grad(x.pow(2), x, retain_graph=True))

@@ -4,6 +4,7 @@ and API directives (docs/hooks/), tested on small inputs of their own."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 sys.path.append(str(DOCS / "hooks"))  # appended: never shadows an installed module
 import api  # noqa: E402
 import graphs  # noqa: E402
+import last_bits  # noqa: E402
 import griffe_doctest  # noqa: E402
 import mdblocks  # noqa: E402
 import performance  # noqa: E402
@@ -147,3 +149,30 @@ def test_performance_refuses_the_old_results_shape(tmp_path, monkeypatch):
 def test_performance_without_results(tmp_path, monkeypatch):
     monkeypatch.setenv("TWICEGRAD_BENCHMARK_RESULTS", str(tmp_path / "missing.json"))
     assert performance.load() is None
+
+
+def test_last_bits_are_measured_against_torch_and_labelled(differ):
+    torch = differ.torch
+    data = last_bits.measure(n=300)
+    assert set(data["functions"]) == set(last_bits.FUNCTIONS)
+    xs = last_bits.inputs("sqrt", 300)
+    assert min(xs) >= 0 and len(set(xs)) == 300
+    differ = sum(torch.tensor(x, dtype=torch.float64).sqrt().item() != math.sqrt(x) for x in xs)
+    assert data["functions"]["sqrt"]["differ"] == differ / 300
+    assert data["capability"] == torch.backends.cpu.get_cpu_capability() and data["cpu"]
+    table = last_bits.table(data)
+    assert table.count("\n| `") == len(last_bits.FUNCTIONS) and data["capability"] in table
+    assert data["cpu"] in last_bits.table(data, "zh")
+
+
+def test_last_bits_block_is_replaced_and_survives_a_missing_torch():
+    page = "Text.\n\n```last-bits\n```\n\nMore."
+    fake = {"n": 10, "cpu": "Some CPU", "torch": "2.13.0", "capability": "AVX2", "python": "3.11.7",
+            "libc": "glibc 2.36", "functions": {"exp": {"differ": 0.1, "max_ulps": 1.0}}}
+    last_bits._MEASURED[:] = [fake]
+    try:
+        out = last_bits.on_page_markdown(page, None, {"theme": {"language": "en"}}, None)
+    finally:
+        last_bits._MEASURED.clear()
+    assert "| `exp` | 10 in (-3, 3) | 10% | 1 ulp |" in out and "Some CPU" in out and "```" not in out
+    assert "not installed" in last_bits.table(None) and "torch" in last_bits.table(None, "zh")

@@ -180,7 +180,8 @@ def test_newton_step():
     H = numbers["hessian_functional"]
     assert numbers["hessian_by_hvp"] == [pytest.approx(row, rel=1e-12) for row in H]
     v = (0.3, -0.7)
-    assert numbers["hvp"] == pytest.approx([H[0][0] * v[0] + H[0][1] * v[1], H[1][0] * v[0] + H[1][1] * v[1]], rel=1e-12)
+    assert numbers["hvp"] == pytest.approx([H[0][0] * v[0] + H[0][1] * v[1], H[1][0] * v[0] + H[1][1] * v[1]],
+                                           rel=1e-12)
     assert max(abs(g) for g in numbers["newton_final_gradient"]) < 1e-12  # a minimum ...
     steps = [numbers[f"newton_step{k}"][0] for k in range(6)]
     assert steps == sorted(steps, reverse=True)  # ... reached downhill
@@ -250,7 +251,8 @@ def test_make_moons_is_two_moons():
         cx, cy = (0.0, 0.0) if label == -1 else (1.0, 0.5)
         assert math.hypot(a - cx, b - cy) == pytest.approx(1.0)
         assert (b >= -1e-12) if label == -1 else (b <= 0.5 + 1e-12)
-    assert load_example("micrograd_demo.py").make_moons(50, seed=1) == load_example("micrograd_demo.py").make_moons(50, seed=1)
+    demo = load_example("micrograd_demo.py")
+    assert demo.make_moons(50, seed=1) == load_example("micrograd_demo.py").make_moons(50, seed=1)
 
 
 def test_micrograd_demo_plot_without_matplotlib_says_what_to_install(tmp_path):
@@ -267,7 +269,8 @@ def test_micrograd_demo_plot_without_matplotlib_says_what_to_install(tmp_path):
 def test_micrograd_demo_draws_its_decision_boundary(tmp_path):
     """``--plot out.png`` writes a real PNG picture (matplotlib is in the test extra)."""
     out = tmp_path / "boundary.png"
-    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, "micrograd_demo.py"), "--steps", "2", "--plot", str(out)],
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, "micrograd_demo.py"),
+                           "--steps", "2", "--plot", str(out)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = out.read_bytes()

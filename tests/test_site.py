@@ -178,9 +178,9 @@ def test_every_page_in_the_browser(server, browser):
                     continue
                 if fig.locator("svg g.node").count() == 0:
                     report.append(f"{path}: graph {gid!r} has no SVG nodes")
-            if path.endswith("performance/") and performance.load() is not None:
-                if page.locator('figure.tg-chart[data-chart="benchmarks"] svg rect').count() == 0:
-                    report.append(f"{path}: the benchmark chart is missing")
+            if (path.endswith("performance/") and performance.load() is not None
+                    and page.locator('figure.tg-chart[data-chart="benchmarks"] svg rect').count() == 0):
+                report.append(f"{path}: the benchmark chart is missing")
             untyped = page.locator(".arithmatex").count() - page.locator(".arithmatex .katex").count()
             if untyped:
                 report.append(f"{path}: {untyped} formulas not typeset by KaTeX")

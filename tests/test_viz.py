@@ -9,7 +9,6 @@ which are freed, and the numbers.
 
 from __future__ import annotations
 
-import builtins
 import importlib
 import sys
 import xml.etree.ElementTree as ET
@@ -337,7 +336,7 @@ def test_make_dot_custom_function_saved_tensors_then_freed():
     y.backward()
     ty.backward()
     with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
-        ty.grad_fn.saved_tensors
+        _ = ty.grad_fn.saved_tensors
     d = drawn(make_dot(y, show_saved=True))
     (shape,) = [s for s in d.nodes.values() if s.lines[-1] == "freed"]
     assert shape.lines[0] == "saved_tensors" and shape.fill == WHITE and shape.dashed

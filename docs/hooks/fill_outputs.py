@@ -21,7 +21,7 @@ from pathlib import Path
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
     sys.path.append(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import mdblocks  # noqa: E402
+import mdblocks
 
 _SUFFIX = re.compile(r" \(Triggered internally at [^)]*\.\)")
 
@@ -41,7 +41,7 @@ def _run(source: str, namespace: dict) -> str:
             except SyntaxError:
                 code = compile(source, "<doc>", "exec")
             exec(code, namespace)
-        except BaseException as exc:  # noqa: BLE001 - shown as the page shows it
+        except BaseException as exc:  # shown as the page shows it
             last = traceback.format_exception_only(type(exc), exc)[-1].rstrip("\n")
             print("Traceback (most recent call last):\n  ...\n" + last, file=out)
     return out.getvalue()

@@ -34,8 +34,8 @@ from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
     sys.path.append(str(Path(__file__).resolve().parent))
-import mdblocks  # noqa: E402
-from mdblocks import use_checkout  # noqa: E402
+import mdblocks
+from mdblocks import use_checkout
 
 _SVG_CACHE: dict[str, str] = {}
 _PENDING: dict[str, str] = {}   # placeholder token -> figure HTML

@@ -53,7 +53,7 @@ ENGINE_LABEL = "twicegrad"
 OTHER_LABELS = {"PyTorch": "torch", "micrograd": "micrograd"}
 
 
-def namespace_of(block: "Block") -> str:
+def namespace_of(block: Block) -> str:
     """Which namespace of its page a block runs in: "torch", "micrograd" or "engine".
 
     A block runs with the PyTorch code when it sits in a "PyTorch" content tab or its

@@ -24,8 +24,8 @@ from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
     sys.path.append(str(Path(__file__).resolve().parent))
-import mdblocks  # noqa: E402
-from mdblocks import ROOT, use_checkout  # noqa: E402
+import mdblocks
+from mdblocks import ROOT, use_checkout
 
 
 
@@ -76,7 +76,8 @@ def on_page_markdown(markdown, page, config, files):
             try:
                 text, rel, first = source_of(name)
             except Exception as exc:  # fail the build, naming the page and the name
-                raise RuntimeError(f"{page.file.src_uri}:{block.line}: cannot show the source of {name}: {exc}") from exc
+                raise RuntimeError(
+                    f"{page.file.src_uri}:{block.line}: cannot show the source of {name}: {exc}") from exc
             title = f"{rel} — {name}"
             runs = [len(r) for r in re.findall(r"`{3,}", text)]
             fence = "`" * max([3] + [n + 1 for n in runs])
