@@ -131,7 +131,7 @@ def spawn(args: list[str], quick: bool) -> dict:
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
                           env=env, cwd=ROOT)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]
+        last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         return {"error": last[:200]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import engine  # noqa: E402
+import engine
 
 SIZES = [2, 16, 16, 1]
 SAMPLES = 10 if os.environ.get("TWICEGRAD_BENCH_QUICK") == "1" else 100  # bench.py --quick: small
@@ -36,9 +36,11 @@ def make_moons(n: int, seed: int = 1):
     for i in range(n):
         t = math.pi * rnd.random()
         if i % 2:
-            X.append((math.cos(t) + rnd.gauss(0, 0.1), math.sin(t) + rnd.gauss(0, 0.1))); y.append(1)
+            X.append((math.cos(t) + rnd.gauss(0, 0.1), math.sin(t) + rnd.gauss(0, 0.1)))
+            y.append(1)
         else:
-            X.append((1 - math.cos(t) + rnd.gauss(0, 0.1), 0.5 - math.sin(t) + rnd.gauss(0, 0.1))); y.append(-1)
+            X.append((1 - math.cos(t) + rnd.gauss(0, 0.1), 0.5 - math.sin(t) + rnd.gauss(0, 0.1)))
+            y.append(-1)
     return X, y
 
 

@@ -17,7 +17,7 @@ from .autograd import backward, grad
 from .function import Function, once_differentiable
 from .checks import (GradcheckError, detect_anomaly, gradcheck, gradgradcheck, is_anomaly_check_nan_enabled,
                      is_anomaly_enabled, set_detect_anomaly)
-from .compiled import compile, trace  # noqa: A004  (engine.compile, as torch.compile)
+from .compiled import compile, trace
 from . import functional  # noqa: F401  (engine.functional after `import engine`, as torch.autograd.functional)
 
 __all__ = [

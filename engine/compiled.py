@@ -190,13 +190,13 @@ class _Recorder:
         self.warned = False
 
     # -- variables -----------------------------------------------------------------------
-    def input(self, v: Value, rg: bool) -> "Tracer":
+    def input(self, v: Value, rg: bool) -> Tracer:
         t = Tracer(self, f"i{len(self.inputs)}", v._data, rg)
         self.inputs.append(v)
         self.rg[t._var] = rg
         return t
 
-    def captured(self, v: Value) -> "Tracer":
+    def captured(self, v: Value) -> Tracer:
         """A Value the function reached without receiving it: an input of the node too."""
         t = self.slot_of.get(id(v))
         if t is None:
@@ -219,7 +219,7 @@ class _Recorder:
         self.consts[name] = n
         return _Const(name, n)
 
-    def op(self, kind: str, a: "Tracer", b=None) -> "Tracer":
+    def op(self, kind: str, a: Tracer, b=None) -> Tracer:
         """Record ``kind`` on tracer ``a`` and ``b`` (a Tracer, a constant, or None)."""
         b_is_var = b.__class__ is Tracer
         b_text = b._var if b_is_var else b.text if b is not None else None
@@ -392,7 +392,7 @@ class Tracer:
     def sqrt(self):
         return self._rec.op("sqrt", self)
 
-    def detach(self) -> "Tracer":
+    def detach(self) -> Tracer:
         return Tracer(self._rec, self._var, self._data, False)
 
     @property
@@ -488,7 +488,7 @@ class _Trace:
 
     __slots__ = ("n_args", "captured", "captured_edges", "forward", "backward", "source", "out_rg")
 
-    def __init__(self, rec: _Recorder, out: "Tracer", n_args: int):
+    def __init__(self, rec: _Recorder, out: Tracer, n_args: int):
         self.n_args = n_args
         self.captured = captured = rec.inputs[n_args:]
         self.captured_edges = tuple((v._node or v) if v._rg else None for v in captured)
@@ -515,7 +515,7 @@ def _tuple(items: list) -> str:
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
-def _backward_source(rec: _Recorder, out: "Tracer"):
+def _backward_source(rec: _Recorder, out: Tracer):
     """The backward's lines, nodes newest first, each input's contributions summed in
     the order the eager walk delivers them; and the forward variables it reads."""
     lines = []

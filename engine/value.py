@@ -823,7 +823,7 @@ class Value:
         return self._data.__format__(spec)
 
     # -- copies and pickles, as torch's ---------------------------------------------------
-    def __deepcopy__(self, memo: dict) -> "Value":
+    def __deepcopy__(self, memo: dict) -> Value:
         """A leaf's deep copy: same number, ``requires_grad`` and name, a deep copy of
         ``.grad``, no hooks.  A non-leaf refuses, as in torch."""
         if self._node is not None:
@@ -1147,7 +1147,7 @@ class Value:
 _warned_scalar_conversion = False
 
 
-def _rebuild_value(data, requires_grad: bool, name) -> "Value":
+def _rebuild_value(data, requires_grad: bool, name) -> Value:
     """What a copied or unpickled Value is rebuilt from (see ``Value.__reduce_ex__``)."""
     v = make_value(data)
     v._rg = requires_grad

@@ -29,7 +29,8 @@ SETTINGS = settings(derandomize=True, max_examples=150, deadline=None)
 
 UNARY = ["neg", "abs", "exp", "log", "tanh", "sigmoid", "relu", "sin", "cos", "sinh", "cosh", "sqrt", "pos"]
 BINARY = ["add", "sub", "mul", "div", "pow"]
-NUMBERS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2, 3, 0.5, -0.5, -2, 1.5, 1e-300, 1e300, math.inf, -math.inf, math.nan])
+NUMBERS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2, 3, 0.5, -0.5, -2, 1.5, 1e-300, 1e300,
+                          math.inf, -math.inf, math.nan])
 FLOATS = st.one_of(st.floats(-3, 3), NUMBERS, st.floats(allow_nan=True, allow_infinity=True))
 
 
@@ -194,7 +195,7 @@ def test_mlp_loss_compiled_equals_eager_bit_for_bit_and_torch():
     model, data = mlp_setup()
     eager_loss = lambda x0, x1, y: (1 + -y * model([x0, x1])).relu()  # noqa: E731
     compiled_loss = engine.compile(eager_loss)
-    for step in range(3):
+    for _ in range(3):
         eager = mlp_step(model, data, eager_loss)
         compiled = mlp_step(model, data, compiled_loss)
         assert compiled == eager  # floats compared with ==: bit for bit
@@ -217,7 +218,10 @@ def test_mlp_loss_compiled_equals_eager_bit_for_bit_and_torch():
             x = [torch.relu(a) if nonlin else a for a, (_, _, nonlin) in zip(x, layer)]
         return x[0]
 
-    tl = sum(torch.relu(1 + -y * torch_forward([torch.tensor(x0, dtype=torch.float64), torch.tensor(x1, dtype=torch.float64)]))
+    def t64(v):
+        return torch.tensor(v, dtype=torch.float64)
+
+    tl = sum(torch.relu(1 + -y * torch_forward([t64(x0), t64(x1)]))
              for (x0, x1), y in data) * (1.0 / len(data)) + 1e-4 * sum(p * p for p in params)
     tl.backward()
     loss, grads = mlp_step(model, data, compiled_loss)
@@ -482,7 +486,7 @@ def test_bad_arguments_and_results():
     with pytest.raises(TypeError, match="expects a function, got int"):
         engine.compile(3)
     with pytest.raises(RuntimeError, match="has not been traced yet"):
-        engine.compile(lambda x: x).source
+        _ = engine.compile(lambda x: x).source
 
 
 def test_values_computed_from_parameters_alone_inside_raise():
@@ -527,7 +531,7 @@ def test_a_module_compiles_and_errors_name_it():
     model = MLP(2, [3, 1])
     compiled = engine.compile(model)
     with pytest.raises(RuntimeError, match="MLP has not been traced yet"):
-        compiled.source
+        _ = compiled.source
     x = [Value(0.5), Value(-1.0)]
     assert compiled(x).item() == model(x).item()
 

@@ -79,10 +79,10 @@ def _enclosing(tree: ast.AST, target: ast.AST):
     """The innermost function definition holding ``target``, or None."""
     best = None
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if any(n is target for n in ast.walk(node)):
-                if best is None or any(n is node for n in ast.walk(best)):
-                    best = node
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and any(n is target for n in ast.walk(node))
+                and (best is None or any(n is node for n in ast.walk(best)))):
+            best = node
     return best
 
 

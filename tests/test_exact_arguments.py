@@ -172,7 +172,7 @@ def test_9_iterables_for_backward(differ):
     def prog(B, rec):
         x = B.leaf(2.0)
         y = B.leaf(3.0)
-        B.backward((v for v in [x * y, x * x]))
+        B.backward(v for v in [x * y, x * x])
         rec("generator outputs", [x.grad, y.grad])
         B.backward({x * y}, inputs=(v for v in [y]))
         rec("set outputs, generator inputs", [x.grad, y.grad])

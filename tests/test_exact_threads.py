@@ -64,7 +64,7 @@ def run_concurrently(jobs, repeat: int = 6):
         try:
             barrier.wait()
             results[name].append(fn())
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append((name, exc))
 
     threads = [threading.Thread(target=worker, args=(name, fn)) for name, fn in jobs.items() for _ in range(repeat)]

@@ -13,7 +13,6 @@ contain. ``NOT_YET_TRANSLATED`` lists the English pages that may still lack a tw
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
