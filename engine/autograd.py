@@ -445,8 +445,10 @@ def _discover(roots: list, targets: Optional[set] = None):
     user_code = False
     while stack:
         n = pop()
-        if n._meta is not None:
-            user_code = True
+        meta = n._meta
+        if meta is not None:
+            if n._runs_user_code or meta.prehooks or meta.posthooks or meta.tensor_hooks:
+                user_code = True
             for e in n._next:
                 visit(e)
             continue

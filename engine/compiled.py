@@ -82,6 +82,7 @@ class CompiledFunctionBackward(Node):
 
     __slots__ = ("_edges", "_backward", "_saved")
     _custom = True
+    _runs_user_code = False  # generated code: nothing in it can read a .grad mid-walk
 
     @property
     def _next(self) -> tuple:

@@ -74,6 +74,11 @@ class Node:
     _saves = True
     #: Custom Function nodes run user code through ``_run``; built-in ones through ``vjp``.
     _custom = False
+    #: Whether running this node, when it takes the general path, may run code that
+    #: reads a leaf's ``.grad`` mid-walk (then every leaf must finish exactly when torch's
+    #: would).  Hooks on the node count whatever this says; a compiled node's generated
+    #: backward is the one node that runs no user code.
+    _runs_user_code = True
     #: How many inputs (edges) a built-in op has; its edges live in ``_e0`` and ``_e1``
     #: (slots, not a tuple: one object fewer per op for the allocator and the GC).
     _arity = 1

@@ -568,3 +568,17 @@ def test_trace_says_when_a_parameter_changed_requires_grad():
     w.requires_grad = False
     with pytest.raises(RuntimeError, match="changed requires_grad since it was traced"):
         f(Value(3.0))
+
+
+def test_a_node_hook_after_a_compiled_node_sees_the_leaf_grad_it_completed():
+    """A compiled node runs no user code, but a hook elsewhere in the graph still sees
+    a leaf's .grad the moment the compiled node completed it, as eagerly (and in torch)."""
+    seen = []
+    for wrap in (lambda f: f, engine.compile):
+        x, c = Value(2.0, requires_grad=True), Value(3.0, requires_grad=True)
+        w = c.exp()                      # older than the call: its node runs after it
+        y = wrap(lambda a: a * a)(x)     # x's gradient comes from this call alone
+        w.grad_fn.register_prehook(lambda grads, x=x: seen.append(None if x.grad is None else x.grad.item()))
+        (y * w).backward()
+        seen.append(x.grad.item())
+    assert seen[:2] == seen[2:] and seen[0] is not None
