@@ -20,6 +20,7 @@ An exercise block holds sections, each opened by a ``#% name`` line::
     #% starter      the code the reader starts from (shown, editable, runnable)
     #% check        the grader: raises (AssertionError with a hint) unless right
     #% solution     the reference answer (shown on request)
+    #% why          optional: Markdown shown above the answer, saying why
     #% wrong        a plausible wrong answer the grader must reject (not shown)
     #% torch        optional: the same program in PyTorch, the tests' oracle (not shown)
     ```
@@ -54,7 +55,7 @@ VENDOR = {
     ("pyodide", "pyodide-lock.json"): "pyodide/pyodide-lock.json",
     ("@viz-js/viz", "dist/viz-global.js"): "viz/viz-global.js",
 }
-SECTIONS = ("starter", "check", "solution", "wrong", "torch")
+SECTIONS = ("starter", "check", "solution", "why", "wrong", "torch")
 _SECTION = re.compile(r"^#%\s*(\w+)\s*$")
 WORDS = {
     "en": {"answer": "Answer", "exercise": "Exercise"},
@@ -143,6 +144,8 @@ def _render_exercise(block: mdblocks.Block, page, lang: str) -> list[str]:
         f'<div class="tg-check" data-exercise="{ex_id}" data-check="{check}" hidden></div>',
         "",
         f'??? success "{WORDS[lang]["answer"]}"',
+        "",
+        *("    " + line if line else "" for line in parts.get("why", "").strip("\n").split("\n")),
         "",
         *("    " + line if line else "" for line in
           _fence("python", "solution", f' data-exercise="{ex_id}"', parts["solution"])),
