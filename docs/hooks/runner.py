@@ -2,10 +2,13 @@
 
 At build time (and under ``mkdocs serve``) this hook
 
-- marks every code block that runs on the engine (a ``pycon``/``python`` block outside
-  a "PyTorch"/"micrograd" tab: mdblocks.namespace_of) with ``data-tg="run"``, and the
-  code under a drawn graph (docs/hooks/graphs.py) with ``data-tg="graph-code"``, so that
-  docs/assets/javascripts/runner.js gives them Run and Reset buttons;
+- marks every code block of the page's Markdown that runs on the engine (a
+  ``pycon``/``python`` block outside a "PyTorch"/"micrograd" tab:
+  mdblocks.namespace_of) with ``data-tg="run"``, so that
+  docs/assets/javascripts/runner.js gives them Run and Reset buttons (it runs first
+  among the hooks: the code other hooks generate, such as engine source listings, is
+  not marked; the runner finds the code under a drawn graph by its place after the
+  figure);
 - turns each ``exercise`` block into an editable starter, a hidden grader and an answer
   in a collapsed box (format below);
 - copies into ``assets/runner/`` of the site: Pyodide's loader, wasm, standard library
@@ -104,14 +107,6 @@ def _fence(language: str, role: str, attrs: str, code: str, title: str = "") -> 
     return [head, *code.rstrip("\n").split("\n"), "```"]
 
 
-def _graph_code(markdown: str, block: mdblocks.Block) -> bool:
-    """Is ``block`` the code under a figure that graphs.py drew (in a ``??? example`` box)?"""
-    before = markdown[:block.start].rstrip().splitlines()
-    before = [line for line in before[-6:] if line.strip()]
-    return (len(before) >= 2 and before[-1].lstrip().startswith("??? example")
-            and re.fullmatch(r"TGGRAPHPLACEHOLDER\d+X", before[-2].strip()) is not None)
-
-
 def on_page_markdown(markdown, page, config, files):
     lang = _language(page)
     out = []
@@ -120,8 +115,7 @@ def on_page_markdown(markdown, page, config, files):
         if block.language == "exercise":
             lines = _render_exercise(block, page, lang)
         elif block.language in ("pycon", "python") and mdblocks.namespace_of(block) == "engine":
-            kind = "graph-code" if block.language == "python" and _graph_code(markdown, block) else "run"
-            lines = _fence(block.language, kind, "", block.source, block.attrs.get("title", ""))
+            lines = _fence(block.language, "run", "", block.source, block.attrs.get("title", ""))
         else:
             continue
         out.append(markdown[pos:block.start])

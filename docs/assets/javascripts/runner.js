@@ -109,7 +109,11 @@
   }
 
   function codeOf(block) {
-    return block.code.innerText.replace(/\u00a0/g, " ");
+    // innerText keeps the line breaks an edit may have made as <br>; it is empty for a
+    // block not rendered (a closed <details>, a hidden tab), whose textContent is exact.
+    var code = block.code;
+    var text = code.checkVisibility && code.checkVisibility() ? code.innerText : code.textContent;
+    return text.replace(/\u00a0/g, " ");
   }
 
   // ---- one block's controls ----------------------------------------------------------
@@ -259,7 +263,9 @@
       var block = controls(div, "page");
       if (block) { blocks.push(block); setUpPageBlock(block); }
     });
-    document.querySelectorAll('div[data-tg="graph-code"]').forEach(function (div) {
+    // the code under a figure drawn at build time (docs/hooks/graphs.py)
+    document.querySelectorAll("figure.tg-graph + details div.highlight").forEach(function (div) {
+      div.setAttribute("data-tg", "graph-code");
       var block = controls(div, "graph");
       if (block) setUpGraphBlock(block);
     });
