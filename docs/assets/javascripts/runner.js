@@ -63,8 +63,12 @@
       var scripts = Promise.all([addScript(ASSETS + "pyodide/pyodide.js"), addScript(ASSETS + "viz/viz-global.js")]);
       var manifest = fetch(ASSETS + "manifest.json").then(function (r) { return r.json(); });
       await scripts;
+      var stats = window.tgRunner.stats;
+      stats.scriptsMs = Math.round(performance.now() - started);
       var pyodide = await window.loadPyodide({ indexURL: ASSETS + "pyodide/", packages: [] });
+      stats.pyodideMs = Math.round(performance.now() - started);
       var viz = await window.Viz.instance();
+      stats.vizMs = Math.round(performance.now() - started);
       window.tgRenderDot = function (source) { return viz.renderString(source, { format: "svg" }); };
       clearInterval(tick);
       status(T.engine);
