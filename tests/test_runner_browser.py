@@ -94,6 +94,26 @@ def test_session_transcripts_equal_the_page(md):
             assert "Traceback" not in shown, f"{where}: {shown}"
 
 
+def _engine_docstring_tests():
+    import doctest
+    import importlib
+    import pkgutil
+    import engine
+    names = ["engine"] + [f"engine.{m.name}" for m in pkgutil.iter_modules(engine.__path__)]
+    finder = doctest.DocTestFinder()
+    return [t for name in names for t in finder.find(importlib.import_module(name)) if t.examples]
+
+
+@pytest.mark.parametrize("test", _engine_docstring_tests(), ids=lambda t: t.name)
+def test_session_runs_docstring_examples_as_doctest(test):
+    """The API page's blocks: each docstring's examples in its module's globals."""
+    session = runner_session.Session.for_object(test.name)
+    parts = session.run_examples([ex.source for ex in test.examples], test.name)
+    shown = "".join(text for kind, text in parts if kind == "text")
+    printed = "".join(runner_session.format_example(ex.source) + ex.want for ex in test.examples)
+    assert normalise(shown) == normalise(printed)
+
+
 def test_session_traceback_is_cpythons():
     session = runner_session.Session()
     parts = session.run_examples(["def f():\n    return 1 / 0\n", "f()\n"], "<block 1>")
@@ -139,6 +159,38 @@ for a, b in zip(with_graphviz, without):
 print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+
+
+def test_free_graphs_iteratively_frees_deep_graphs():
+    """The browser's shim (Pyodide's JavaScript stack is small): deep graphs are freed,
+    by a loop, and the engine still gives what it gave, every page's transcript
+    included. In a process of its own: the shim changes engine.value.Node."""
+    code = r"""
+import gc, sys
+sys.path.append("docs/hooks")
+sys.setrecursionlimit(1000)
+import runner_session
+runner_session.free_graphs_iteratively()
+from engine import Value, grad
+def alive():
+    gc.collect()
+    return sum(type(o).__name__ in ("MulBackward0", "SinBackward0") for o in gc.get_objects())
+x = Value(1.0, requires_grad=True)
+y = x
+for _ in range(200_000):
+    y = (y * 1.0001).sin()
+assert alive() == 400_000, alive()
+d, = grad(y, x, create_graph=True)
+del y, d
+assert alive() == 0, alive()
+sys.path.insert(0, "tests")
+import test_runner_browser as t
+for md, _ in t._pages():
+    t.test_session_transcripts_equal_the_page(md)
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
 
 

@@ -19,6 +19,13 @@ the test suite runs every page's blocks through it and compares with the page.
 
 Exceptions come back as a CPython traceback, the runner's own frame left out.
 
+- ``free_graphs_iteratively()`` (called in the browser only) frees a deep graph one node
+  at a time. CPython frees a chain of objects recursively, one C call per link, and
+  relies on the "trashcan" to stop before the C stack runs out; in Pyodide the wasm
+  frames live on the browser's much smaller JavaScript stack, which runs out first
+  (RangeError: Maximum call stack size exceeded, fatal to Pyodide) somewhere between
+  3,000 and 5,000 nodes. The engine itself is unchanged.
+
 >>> s = Session()
 >>> s.run_examples(["x = 2 ** 10\\n", "x\\n", "1 / 0\\n"], "<demo>")[0][1].splitlines()[:4]
 ['>>> x = 2 ** 10', '>>> x', '1024', '>>> 1 / 0']
@@ -28,6 +35,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
+import inspect
 import io
 import linecache
 import re
@@ -35,7 +44,7 @@ import sys
 import traceback
 import warnings
 
-__all__ = ["Session", "grade", "run_graph", "split_transcript", "format_example"]
+__all__ = ["Session", "free_graphs_iteratively", "grade", "run_graph", "split_transcript", "format_example"]
 
 _PROMPT = re.compile(r"^(>>>|\.\.\.)( |$)")
 _SUFFIX = re.compile(r" \(Triggered internally at [^)]*\.\)")
@@ -96,8 +105,32 @@ def _remember(filename: str, source: str) -> None:
 class Session:
     """One page's namespace: every block of the page runs in it, in page order."""
 
-    def __init__(self) -> None:
-        self.namespace: dict = {"__name__": "__main__"}
+    def __init__(self, namespace: dict | None = None) -> None:
+        self.namespace: dict = {"__name__": "__main__"} if namespace is None else namespace
+
+    @classmethod
+    def for_object(cls, dotted: str) -> "Session":
+        """A session for the docstring examples of ``dotted`` (``engine.Value.backward``):
+        a copy of the globals of the module that defines it, as doctest runs them.
+
+        >>> "make_dot" in Session.for_object("engine.viz.draw_dot").namespace
+        True
+        """
+        parts = dotted.split(".")
+        i = len(parts)
+        while True:  # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+            except ImportError:
+                i -= 1
+                if i == 0:
+                    raise
+        module = obj
+        for name in parts[i:]:
+            obj = inspect.getattr_static(obj, name)
+            module = inspect.getmodule(obj) or module  # a property has no module: its class's
+        return cls(dict(vars(module)))
 
     def run_examples(self, examples: list[str], name: str = "<block>") -> list[tuple[str, str]]:
         parts: list[tuple[str, str]] = []
@@ -202,3 +235,50 @@ def grade(code: str, check: str, name: str = "<exercise>") -> tuple[bool, str]:
         except Exception as exc:  # noqa: BLE001 - any failure of the grader is a wrong answer
             return False, printed + "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return True, printed + out.getvalue()
+
+
+def free_graphs_iteratively() -> None:
+    """Make a dying graph node hand its references to a queue drained in a loop.
+
+    Called once by the page after importing the engine. A node's ``__del__`` moves
+    what it holds (edges, saved values, a custom Function's attributes) into a list;
+    the outermost ``__del__`` pops that list until it is empty, so freeing a chain of a
+    million nodes takes a million iterations and a constant stack. It changes
+    ``engine.value.Node`` for the whole process, so the test suite calls it in a
+    process of its own (tests/test_runner_browser.py).
+    """
+    from engine.value import Node
+
+    if getattr(Node, "_tg_frees_iteratively", False):
+        return
+    slots = tuple(dict.fromkeys(name for cls in Node.__mro__ for name in getattr(cls, "__slots__", ())))
+    pending: list = []
+    draining = [False]
+
+    def __del__(self) -> None:
+        for name in slots + ("_edges",):
+            try:
+                value = object.__getattribute__(self, name)
+            except AttributeError:
+                continue
+            if value is not None:
+                pending.append(value)
+                try:
+                    object.__setattr__(self, name, None)
+                except (AttributeError, TypeError):
+                    pass
+        attrs = getattr(self, "__dict__", None)
+        if attrs:
+            pending.extend(attrs.values())
+            attrs.clear()
+        if draining[0]:
+            return
+        draining[0] = True
+        try:
+            while pending:
+                pending.pop()  # the last reference to a node: its __del__ only queues
+        finally:
+            draining[0] = False
+
+    Node.__del__ = __del__
+    Node._tg_frees_iteratively = True

@@ -32,8 +32,10 @@
   };
 
   var python = null;       // Promise of {pyodide, mod}, made on the first click
-  var session = null;      // the page's namespace (a runner_session.Session)
-  var blocks = [];         // the page's tg-run blocks, in page order
+  // Blocks that share a namespace, in page order: the page's own blocks, and on the API
+  // page the examples of each docstring (run in a copy of its module's globals, as
+  // doctest runs them).
+  var groups = {};         // key -> {blocks: [...], session: null, object: dotted name or null}
   window.tgRunner = { stats: {}, loaded: function () { return python !== null; } };
 
   function el(tag, cls, text) {
@@ -89,8 +91,14 @@
         "engine.viz.set_renderer(lambda source: str(js.tgRenderDot(source)))",
       ].join("\n"));
       var mod = pyodide.pyimport("runner_session");
+      mod.free_graphs_iteratively();  // the browser's stack is small: see runner_session.py
+      var keep = pyodide.runPython(
+        "def _tg_keep_renderer(viz=engine.viz, render=engine.viz._renderer):\n" +
+        "    if viz._renderer is None:\n" +
+        "        viz.set_renderer(render)\n" +
+        "_tg_keep_renderer");
       window.tgRunner.stats.loadMs = Math.round(performance.now() - started);
-      return { pyodide: pyodide, mod: mod };
+      return { pyodide: pyodide, mod: mod, keepRenderer: function () { keep(); } };
     })();
     python.catch(function () { clearInterval(tick); });
     return python;
@@ -175,6 +183,13 @@
         (firstLoad ? T.loaded((window.tgRunner.stats.loadMs / 1000).toFixed(1)) : "");
       if (block.div.getAttribute("data-tg-state") === "running") block.div.setAttribute("data-tg-state", "done");
     } catch (err) {
+      if (err && err.pyodide_fatal_error) {  // Pyodide cannot go on: start afresh on the next click
+        python = null;
+        Object.keys(groups).forEach(function (key) {
+          groups[key].session = null;
+          groups[key].blocks.forEach(function (b) { b.ran = false; });
+        });
+      }
       block.div.setAttribute("data-tg-state", "failed");
       block.status.textContent = "";
       showParts(block.out, [["text", T.failed + (err && err.message ? err.message : String(err))]]);
@@ -183,8 +198,12 @@
 
   function runOne(py, block) {
     var text = codeOf(block);
-    var name = "<block " + (blocks.indexOf(block) + 1) + ">";
-    if (!session) session = py.mod.Session();
+    var group = block.group;
+    var name = "<block " + (group.blocks.indexOf(block) + 1) + ">";
+    if (!group.session) {
+      group.session = group.object ? py.mod.Session.for_object(group.object) : py.mod.Session();
+    }
+    var session = group.session;
     var parts;
     if (block.lang === "pycon") {
       var examples = py.mod.split_transcript(text);
@@ -197,13 +216,18 @@
       parts = printed ? [["text", printed]] : [];
     }
     block.ran = true;
+    py.keepRenderer();  // an example may have called engine.viz.set_renderer itself
     showParts(block.out, parts);
     if (block.out.hidden && block.lang === "python") showParts(block.out, [["text", "✓"]]);
   }
 
-  function setUpPageBlock(block) {
+  function setUpGroupBlock(block, key, object) {
+    var group = groups[key] || (groups[key] = { blocks: [], session: null, object: object });
+    block.group = group;
+    group.blocks.push(block);
     block.runButton.addEventListener("click", function () {
       withPython(block, async function (py) {
+        var blocks = group.blocks;
         var i = blocks.indexOf(block);
         for (var j = 0; j < i; j++) {
           if (!blocks[j].ran) {
@@ -265,7 +289,17 @@
   function setUp() {
     document.querySelectorAll('div[data-tg="run"]').forEach(function (div) {
       var block = controls(div, "page");
-      if (block) { blocks.push(block); setUpPageBlock(block); }
+      if (block) setUpGroupBlock(block, "page", null);
+    });
+    // docstring examples on the API page (mkdocstrings): a pycon block under an object's heading
+    document.querySelectorAll(".doc-contents div.highlight").forEach(function (div) {
+      var object = div.closest(".doc-object");
+      var heading = object && object.querySelector(":scope > .doc-heading");
+      if (!heading || !heading.id || !div.querySelector(".gp")) return;
+      div.setAttribute("data-tg", "api");
+      div.setAttribute("data-tg-lang", "pycon");
+      var block = controls(div, "api");
+      if (block) setUpGroupBlock(block, "api:" + heading.id, heading.id);
     });
     // the code under a figure drawn at build time (docs/hooks/graphs.py)
     document.querySelectorAll("figure.tg-graph + details div.highlight").forEach(function (div) {
@@ -277,7 +311,7 @@
       var block = controls(div, "exercise");
       if (block) setUpExercise(block);
     });
-    var first = document.querySelector('div[data-tg="run"], div[data-tg="exercise"]');
+    var first = document.querySelector('div[data-tg="run"], div[data-tg="exercise"], div[data-tg="api"]');
     if (first) {
       var anchor = first.closest(".tabbed-set") || first;
       anchor.before(el("p", "tg-runner-note", T.note));
