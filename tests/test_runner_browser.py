@@ -15,6 +15,7 @@ request off 127.0.0.1.
   ``make_dot`` shows the SVG under it.
 - An exercise checked with its reference solution is graded right, one left as it
   starts is graded wrong.
+- The API page's docstring examples run too, each docstring in its module's globals.
 
 Without a browser (plain CPython): the runner's transcripts equal every page's output,
 and engine.viz draws through a renderer with neither the graphviz package nor ``dot``.
@@ -275,6 +276,29 @@ def test_every_block_runs_as_printed(server, browser, md, path):
                 report.append(f"block {i + 1}: {shown}")
         assert not report, "\n".join(report)
         assert any("/assets/runner/pyodide/pyodide.asm.wasm" in u for u in requests)
+        assert not _problems(watch), _problems(watch)
+    finally:
+        watch.close()
+
+
+def test_api_page_examples_run_as_printed(server, browser):
+    """Each docstring's examples run in a copy of its module's globals, as doctest runs them."""
+    watch = Watch(browser, server)
+    try:
+        page, requests = _open(watch, "/api/")
+        sel = 'div[data-tg="api"]'
+        count = page.locator(sel).count()
+        assert count >= 20, count
+        originals = page.locator(sel).evaluate_all("ds => ds.map(d => d.querySelector('pre > code').textContent)")
+        report = []
+        for i in range(count):
+            if page.locator(sel).nth(i).get_attribute("data-tg-state") != "done":
+                _run(page, sel, i)
+            div = page.locator(sel).nth(i)
+            shown = div.evaluate("d => d.nextElementSibling.nextElementSibling.innerText")
+            if div.get_attribute("data-tg-state") != "done" or normalise(shown) != normalise(originals[i]):
+                report.append(f"example block {i + 1}: shown\n{shown}\nprinted\n{originals[i]}")
+        assert not report, "\n".join(report)
         assert not _problems(watch), _problems(watch)
     finally:
         watch.close()
