@@ -100,8 +100,12 @@
       window.tgRunner.stats.loadMs = Math.round(performance.now() - started);
       return { pyodide: pyodide, mod: mod, keepRenderer: function () { keep(); } };
     })();
-    python.catch(function () { clearInterval(tick); });
-    return python;
+    var loading = python;
+    loading.catch(function () {  // a failed load is tried again on the next click
+      clearInterval(tick);
+      if (python === loading) python = null;
+    });
+    return loading;
   }
 
   // ---- showing results -------------------------------------------------------------
