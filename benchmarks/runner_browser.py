@@ -87,8 +87,9 @@ def _cold_and_warm(browser, base: str) -> tuple[float, float, float]:
 
 
 def _summary(name: str, values: list[float], unit: str) -> str:
-    return (f"{name}: median {statistics.median(values):.1f} {unit} "
-            f"(range {min(values):.1f} to {max(values):.1f}, {len(values)} rounds)")
+    digits = 2 if unit == "x" else 0
+    return (f"{name}: median {statistics.median(values):.{digits}f} {unit} "
+            f"(range {min(values):.{digits}f} to {max(values):.{digits}f}, {len(values)} rounds)")
 
 
 def main() -> None:
