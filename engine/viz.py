@@ -36,7 +36,7 @@ from .value import AccumulateGrad, Value
 if TYPE_CHECKING:  # pragma: no cover - only for the type checker
     import graphviz
 
-__all__ = ["make_dot", "draw_dot", "render_svg", "MAX_NODES"]
+__all__ = ["make_dot", "draw_dot", "render_svg", "set_renderer", "MAX_NODES"]
 
 #: How many graph nodes a drawing shows before it sums up the rest.
 MAX_NODES = 300
@@ -67,6 +67,8 @@ def _graphviz():
     try:
         import graphviz
     except ImportError as exc:
+        if _renderer is not None:  # in a browser: DOT text is built here, drawn by the renderer
+            return _DotText
         raise ImportError("engine.viz needs the graphviz Python package: pip install graphviz") from exc
     return graphviz
 
@@ -80,6 +82,8 @@ def render_svg(digraph: graphviz.Digraph) -> str:
     >>> svg.lstrip().startswith("<?xml") and "MulBackward0" in svg
     True
     """
+    if _renderer is not None:
+        return _renderer(digraph.source)
     gv = _graphviz()
     try:
         return digraph.pipe(format="svg", encoding="utf-8")
@@ -514,3 +518,82 @@ def _op_name(name: str) -> str:
         if name.endswith(suffix) and name != suffix:
             return name[: -len(suffix)]
     return name
+
+
+# ---------------------------------------------------------------------------------
+# A renderer hook: drawing where there is no Graphviz (the docs' Run buttons, Pyodide)
+# ---------------------------------------------------------------------------------
+
+_renderer: Optional[Callable[[str], str]] = None
+
+
+def set_renderer(render: Optional[Callable[[str], str]]) -> None:
+    """Draw with ``render(dot_source) -> svg_text`` instead of Graphviz's ``dot`` program.
+
+    The docs site sets it in the browser, where ``render`` is @viz-js/viz (Graphviz as
+    WebAssembly).  While a renderer is set, ``render_svg`` calls it, and ``make_dot`` and
+    ``draw_dot`` work without the graphviz Python package too: they then return a small
+    stand-in that has the same ``source``, ``node``/``edge`` and ``pipe``.
+    ``set_renderer(None)`` goes back to Graphviz.
+
+    >>> set_renderer(lambda source: f"<svg><!-- {len(source)} chars of DOT --></svg>")
+    >>> render_svg(make_dot(Value(2.0, requires_grad=True) * 3)).startswith("<svg>")
+    True
+    >>> set_renderer(None)
+    """
+    global _renderer
+    if render is not None and not callable(render):
+        raise TypeError(f"set_renderer: render must be callable or None, got {type(render).__name__}")
+    _renderer = render
+
+
+def _quote(text: str) -> str:
+    # Labels are escaped by _label/_escape_field already; every other value is plain.
+    return f'"{text}"'
+
+
+def _attrs(attrs: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={_quote(str(v))}" for k, v in attrs.items() if v is not None)
+
+
+class _DotDigraph:
+    """What make_dot/draw_dot use of ``graphviz.Digraph``, writing the same DOT text."""
+
+    def __init__(self, node_attr: Optional[Mapping[str, Any]] = None,
+                 graph_attr: Optional[Mapping[str, Any]] = None):
+        self.body = []
+        if graph_attr:
+            self.body.append(f"\tgraph [{_attrs(graph_attr)}]")
+        if node_attr:
+            self.body.append(f"\tnode [{_attrs(node_attr)}]")
+
+    def node(self, name: str, label: Optional[str] = None, **attrs: Any) -> None:
+        self.body.append(f"\t{_quote(name)} [{_attrs(dict(label=label, **attrs))}]")
+
+    def edge(self, tail: str, head: str, **attrs: Any) -> None:
+        extra = f" [{_attrs(attrs)}]" if attrs else ""
+        self.body.append(f"\t{_quote(tail)} -> {_quote(head)}{extra}")
+
+    @property
+    def source(self) -> str:
+        return "digraph {\n" + "".join(line + "\n" for line in self.body) + "}\n"
+
+    def pipe(self, format: str = "svg", encoding: Optional[str] = None):
+        if format != "svg" or _renderer is None:
+            raise RuntimeError("without Graphviz, only pipe(format='svg') with a renderer set works")
+        svg = _renderer(self.source)
+        return svg if encoding else svg.encode("utf-8")
+
+    def _repr_image_svg_xml(self) -> str:  # what notebooks (and the docs' runner) display
+        return render_svg(self)
+
+
+class _DotText:
+    """Stands for the graphviz module while a renderer is set and graphviz is missing."""
+
+    Digraph = _DotDigraph
+    ExecutableNotFound = RuntimeError
+
+    @staticmethod
+    def nohtml(text: str) -> str:
+        return text

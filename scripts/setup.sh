@@ -30,3 +30,24 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     touch "$stamp"
 fi
+
+# --- npm: Pyodide and @viz-js/viz, served with the docs site (docs/hooks/runner.py) ---
+# Pinned in package.json/package-lock.json; installed into node_modules/ (git-ignored),
+# which the docs build copies from. Debian's npm is installed when missing.
+if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing Debian packages: nodejs npm"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+        echo "setup: please install these Debian packages: nodejs npm" >&2
+        exit 1
+    fi
+fi
+npm_stamp=node_modules/.twicegrad-installed
+if [ ! -f "$npm_stamp" ] || [ package-lock.json -nt "$npm_stamp" ]; then
+    echo "setup: installing npm packages (pyodide, @viz-js/viz) into node_modules"
+    npm ci --no-audit --no-fund --loglevel=error
+    touch "$npm_stamp"
+fi
+# --- end npm ---
