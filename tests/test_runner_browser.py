@@ -31,12 +31,12 @@ from pathlib import Path
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent))  # test_site, beside this file
-from test_site import DOCS, ROOT, Watch, browser, page_url, server, site  # noqa: E402,F401
+from test_site import DOCS, ROOT, Watch, browser, page_url, server, site  # noqa: F401
 
 sys.path.append(str(DOCS / "hooks"))  # appended: never shadows an installed module
-import mdblocks  # noqa: E402
-import runner  # noqa: E402
-import runner_session  # noqa: E402
+import mdblocks
+import runner
+import runner_session
 
 LOAD_TIMEOUT = 180_000  # ms: a cold Pyodide start on a busy two-core machine
 
@@ -285,7 +285,7 @@ def test_api_page_examples_run_as_printed(server, browser):
     """Each docstring's examples run in a copy of its module's globals, as doctest runs them."""
     watch = Watch(browser, server)
     try:
-        page, requests = _open(watch, "/api/")
+        page, _requests = _open(watch, "/api/")
         sel = 'div[data-tg="api"]'
         count = page.locator(sel).count()
         assert count >= 20, count
@@ -366,7 +366,7 @@ def test_exercises_are_graded(server, browser, path, md):
         assert page.locator(sel).count() == len(exercises)
         assert page.locator('div[data-tg="solution"]').count() == len(exercises)
         assert not page.locator('div[data-tg="solution"]').first.is_visible()  # hidden until asked
-        first_id, first = exercises[0]
+        _first_id, first = exercises[0]
         _set_code(page, sel, 0, first["solution"])
         _run(page, sel, 0, ".tg-check-button")
         assert page.locator(sel).nth(0).get_attribute("data-tg-grade") == "right", \

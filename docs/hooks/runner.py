@@ -44,7 +44,7 @@ from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # for mdblocks, beside this file
     sys.path.append(str(Path(__file__).resolve().parent))
-import mdblocks  # noqa: E402
+import mdblocks
 
 ROOT = mdblocks.ROOT
 HOOKS = Path(__file__).resolve().parent

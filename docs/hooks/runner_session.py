@@ -109,7 +109,7 @@ class Session:
         self.namespace: dict = {"__name__": "__main__"} if namespace is None else namespace
 
     @classmethod
-    def for_object(cls, dotted: str) -> "Session":
+    def for_object(cls, dotted: str) -> Session:
         """A session for the docstring examples of ``dotted`` (``engine.Value.backward``):
         a copy of the globals of the module that defines it, as doctest runs them.
 
@@ -166,7 +166,7 @@ class Session:
                     try:
                         code = compile(source, filename, "single")
                         exec(code, self.namespace)
-                    except BaseException as exc:  # noqa: BLE001 - shown as the prompt would
+                    except BaseException as exc:  # shown as the prompt would show it
                         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                             raise
                         text.write(_traceback(exc, skip=0 if isinstance(exc, SyntaxError) else 1))
@@ -187,7 +187,7 @@ class Session:
             warnings.showwarning = _show_warning
             try:
                 exec(compile(code, name, "exec"), self.namespace)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out.write(_traceback(exc, skip=0 if isinstance(exc, SyntaxError) else 1))
                 return False, out.getvalue()
         return True, out.getvalue()
@@ -210,7 +210,7 @@ def run_graph(code: str, name: str = "<graph>") -> tuple[str, str]:
             if svg is None:
                 raise TypeError(f"the last line must give a drawing (make_dot or draw_dot), got {type(value).__name__}")
         return "svg", svg
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return "text", out.getvalue() + _traceback(exc, skip=0 if isinstance(exc, SyntaxError) else 1)
 
 
@@ -232,7 +232,7 @@ def grade(code: str, check: str, name: str = "<exercise>") -> tuple[bool, str]:
         warnings.simplefilter("ignore")
         try:
             exec(compile(check, "<check>", "exec"), session.namespace)
-        except Exception as exc:  # noqa: BLE001 - any failure of the grader is a wrong answer
+        except Exception as exc:  # any failure of the grader is a wrong answer
             return False, printed + "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return True, printed + out.getvalue()
 
@@ -263,10 +263,8 @@ def free_graphs_iteratively() -> None:
                 continue
             if value is not None:
                 pending.append(value)
-                try:
+                with contextlib.suppress(AttributeError, TypeError):
                     object.__setattr__(self, name, None)
-                except (AttributeError, TypeError):
-                    pass
         attrs = getattr(self, "__dict__", None)
         if attrs:
             pending.extend(attrs.values())
