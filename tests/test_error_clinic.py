@@ -273,7 +273,7 @@ def test_the_scanner_reads_str_format():
         "    raise RuntimeError(TEMPLATE.format('step', what='hook', n=n, kind=kind))\n")
     expr = tree.body[1].body[0].exc.args[0]
     assert _templates(expr, tree, {}, "here") == [
-        ("hook", " failed: {braces} ", "step", " of ", FIELD, " (", FIELD, ")")]
+        ("hook failed: {braces} step of ", FIELD, " (", FIELD, ")")]
     missing = ast.parse("T = '{what}'\nraise RuntimeError(T.format(where='x'))\n")
     with pytest.raises(Unresolved):
         _templates(missing.body[1].exc.args[0], missing, {}, "here")
