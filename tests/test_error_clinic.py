@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import doctest
 import re
+import string
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,8 @@ def _templates(expr: ast.AST, tree: ast.AST, modules: dict, site: str) -> list[t
                 for b in _templates(expr.right, tree, modules, site)]
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "join":
         return [(LINES,)]  # "".join(traceback lines): text that depends on the user's program
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "format":
+        return _formatted(expr, tree, modules, site)
     if isinstance(expr, ast.Name):
         func = _enclosing(tree, expr)
         if func is not None:
@@ -137,6 +140,54 @@ def _templates(expr: ast.AST, tree: ast.AST, modules: dict, site: str) -> list[t
                                                         for t in node.targets):
                     return _templates(node.value, module_tree, modules, site)
     raise Unresolved(f"{site}: cannot tell what message {ast.unparse(expr)!r} is")
+
+
+def _formatted(call: ast.Call, tree: ast.AST, modules: dict, site: str) -> list[tuple]:
+    """``template.format(...)``: each ``{field}`` of the template's literal text becomes what
+    the call passes for it (followed like any message), or FIELD when that is not a string
+    the scanner can read (a number, a user's name). ``{{`` and ``}}`` become braces."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        raise Unresolved(f"{site}: cannot tell what message {ast.unparse(call)!r} is (*args or **kwargs)")
+    by_name = {k.arg: k.value for k in call.keywords}
+    out = []
+    for template in _templates(call.func.value, tree, modules, site):
+        results = [()]
+        auto = 0
+        for part in template:
+            if part is FIELD or part is LINES:
+                results = [r + (part,) for r in results]
+                continue
+            for literal, field, spec, conversion in string.Formatter().parse(part):
+                if literal:
+                    results = [r + (literal,) for r in results]
+                if field is None:
+                    continue
+                name, rest = re.match(r"([^.\[]*)(.*)", field).groups()
+                if name == "":
+                    name, auto = str(auto), auto + 1  # "{}": the next positional argument
+                arg = call.args[int(name)] if name.isdigit() and int(name) < len(call.args) else by_name.get(name)
+                if arg is None:
+                    raise Unresolved(f"{site}: {ast.unparse(call)!r} passes nothing for {{{field}}}")
+                values = [(FIELD,)]  # an attribute, item, !r or format spec of it: any text on a line
+                if not rest and not conversion and not spec:
+                    try:
+                        values = _templates(arg, tree, modules, site)
+                    except Unresolved:
+                        pass  # a number or a name from the user's program: any text on a line
+                results = [r + v for r in results for v in values]
+        out.extend(_merged(r) for r in results)
+    return out
+
+
+def _merged(parts: tuple) -> tuple:
+    """Adjacent literal strings joined into one."""
+    out: list = []
+    for p in parts:
+        if out and isinstance(p, str) and isinstance(out[-1], str):
+            out[-1] += p
+        else:
+            out.append(p)
+    return tuple(out)
 
 
 def _is_warn(call: ast.Call) -> bool:
@@ -199,6 +250,7 @@ def test_the_scanner_finds_messages_of_every_kind():
     assert "element {…} of values does not require grad and does not have a grad_fn" in texts  # an f-string
     assert "only Values of floating point dtype can require gradients" in texts  # a parameter, via its caller
     assert any(t.startswith("Using backward() with create_graph=True") for t in texts)  # a warning
+    assert any(t.startswith("register_hook on an intermediate Value is not supported") for t in texts)  # .format
 
 
 def test_a_pattern_matches_its_message_and_no_other():
@@ -212,6 +264,19 @@ def test_the_scanner_fails_on_what_it_cannot_read():
     expr = tree.body[0].body[0].exc.args[0]
     with pytest.raises(Unresolved):
         _templates(expr, tree, {}, "here")
+
+
+def test_the_scanner_reads_str_format():
+    tree = ast.parse(
+        "TEMPLATE = '{what} failed: {{braces}} {0} of {n:d} ({kind!r})'\n"
+        "def f(n, kind):\n"
+        "    raise RuntimeError(TEMPLATE.format('step', what='hook', n=n, kind=kind))\n")
+    expr = tree.body[1].body[0].exc.args[0]
+    assert _templates(expr, tree, {}, "here") == [
+        ("hook failed: {braces} step of ", FIELD, " (", FIELD, ")")]
+    missing = ast.parse("T = '{what}'\nraise RuntimeError(T.format(where='x'))\n")
+    with pytest.raises(Unresolved):
+        _templates(missing.body[1].exc.args[0], missing, {}, "here")
 
 
 def test_unreachable_messages_are_still_in_the_engine():
