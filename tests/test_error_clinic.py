@@ -17,6 +17,7 @@ page and on the Chinese one.
 from __future__ import annotations
 
 import ast
+import contextlib
 import doctest
 import re
 import string
@@ -170,10 +171,9 @@ def _formatted(call: ast.Call, tree: ast.AST, modules: dict, site: str) -> list[
                     raise Unresolved(f"{site}: {ast.unparse(call)!r} passes nothing for {{{field}}}")
                 values = [(FIELD,)]  # an attribute, item, !r or format spec of it: any text on a line
                 if not rest and not conversion and not spec:
-                    try:
+                    # (a number or a name from the user's program stays "any text on a line")
+                    with contextlib.suppress(Unresolved):
                         values = _templates(arg, tree, modules, site)
-                    except Unresolved:
-                        pass  # a number or a name from the user's program: any text on a line
                 results = [r + v for r in results for v in values]
         out.extend(_merged(r) for r in results)
     return out
