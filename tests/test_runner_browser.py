@@ -23,6 +23,7 @@ and engine.viz draws through a renderer with neither the graphviz package nor ``
 
 from __future__ import annotations
 
+import doctest
 import re
 import subprocess
 import sys
@@ -56,23 +57,45 @@ def _runnable(block: mdblocks.Block) -> bool:
     return block.language in ("pycon", "python") and mdblocks.namespace_of(block) == "engine"
 
 
-def normalise(text: str) -> list[str]:
+def normalise(text: str, keep_ellipsis: bool = False) -> list[str]:
     """Lines compared as doctest compares them (NORMALIZE_WHITESPACE), a traceback
-    reduced to its header and its last line, ``...`` continuation lines dropped."""
+    reduced to its header and its last line; ``...`` lines dropped, or kept (for the
+    page's side) so that ``same_transcript`` can match them as doctest's ELLIPSIS does."""
     out = []
     lines = text.splitlines()
     i = 0
+    in_source = False  # after a ">>>" line, "..." lines continue the statement
     while i < len(lines):
         line = lines[i].rstrip()
         i += 1
         if line.startswith("Traceback (most recent call last):"):
             out.append(line)
-            while i < len(lines) and (lines[i][:1] in (" ", "\t") or not lines[i].strip()):
+            in_source = False
+            while i < len(lines) and (lines[i][:1] in (" ", "\t") or lines[i].strip() in ("", "...")):
                 i += 1
             continue
-        if line.strip() and line.strip() != "...":
+        if line in ("The above exception was the direct cause of the following exception:",
+                    "During handling of the above exception, another exception occurred:"):
+            del out[-2:]  # a chained exception: doctest compares only the last one
+            continue
+        if line.startswith(">>>"):
+            in_source = True
+        elif not (in_source and line.startswith("...")):
+            in_source = False
+        if line.strip() == "...":
+            if keep_ellipsis and not in_source:
+                out.append("...")
+        elif line.strip():
             out.append(" ".join(line.split()))
     return out
+
+
+def same_transcript(shown: str, page: str) -> bool:
+    """What a block printed equals what the page prints, as doctest would judge it: a
+    ``...`` line on the page (say, under a warning's traceback) stands for any lines."""
+    want = "\n".join(normalise(page, keep_ellipsis=True)) + "\n"
+    got = "\n".join(normalise(shown)) + "\n"
+    return doctest.OutputChecker().check_output(want, got, doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
 
 
 # ---------------------------------------------------------------------------------
@@ -89,7 +112,7 @@ def test_session_transcripts_equal_the_page(md):
         if block.language == "pycon":
             parts = session.run_examples(runner_session.split_transcript(block.source), where)
             shown = "".join(text for kind, text in parts if kind == "text")
-            assert normalise(shown) == normalise(block.source), where
+            assert same_transcript(shown, block.source), f"{where}:\n{shown}"
         else:
             shown = session.run_code(block.source, where)
             assert "Traceback" not in shown, f"{where}: {shown}"
@@ -112,7 +135,7 @@ def test_session_runs_docstring_examples_as_doctest(test):
     parts = session.run_examples([ex.source for ex in test.examples], test.name)
     shown = "".join(text for kind, text in parts if kind == "text")
     printed = "".join(runner_session.format_example(ex.source) + ex.want for ex in test.examples)
-    assert normalise(shown) == normalise(printed)
+    assert same_transcript(shown, printed), shown
 
 
 def test_session_traceback_is_cpythons():
@@ -270,7 +293,7 @@ def test_every_block_runs_as_printed(server, browser, md, path):
             if state != "done":
                 report.append(f"block {i + 1}: state {state}: {shown}")
             elif div.get_attribute("data-tg-lang") == "pycon":
-                if normalise(shown) != normalise(originals[i]):
+                if not same_transcript(shown, originals[i]):
                     report.append(f"block {i + 1}: shown\n{shown}\nprinted\n{originals[i]}")
             elif "Traceback" in shown:
                 report.append(f"block {i + 1}: {shown}")
@@ -296,7 +319,7 @@ def test_api_page_examples_run_as_printed(server, browser):
                 _run(page, sel, i)
             div = page.locator(sel).nth(i)
             shown = div.evaluate("d => d.nextElementSibling.nextElementSibling.innerText")
-            if div.get_attribute("data-tg-state") != "done" or normalise(shown) != normalise(originals[i]):
+            if div.get_attribute("data-tg-state") != "done" or not same_transcript(shown, originals[i]):
                 report.append(f"example block {i + 1}: shown\n{shown}\nprinted\n{originals[i]}")
         assert not report, "\n".join(report)
         assert not _problems(watch), _problems(watch)
