@@ -29,14 +29,18 @@ install.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
+from . import autograd as _autograd
+from . import trace as _trace
 from .value import AccumulateGrad, Value
 
 if TYPE_CHECKING:  # pragma: no cover - only for the type checker
     import graphviz
 
-__all__ = ["make_dot", "draw_dot", "render_svg", "MAX_NODES"]
+__all__ = ["make_dot", "draw_dot", "render_svg", "record_backward", "Trace", "MAX_NODES"]
 
 #: How many graph nodes a drawing shows before it sums up the rest.
 MAX_NODES = 300
@@ -514,3 +518,59 @@ def _op_name(name: str) -> str:
         if name.endswith(suffix) and name != suffix:
             return name[: -len(suffix)]
     return name
+
+
+# ---------------------------------------------------------------------------------
+# record_backward: the real walk, step by step
+# ---------------------------------------------------------------------------------
+
+class Trace(Sequence):
+    """The events of the backward walks run inside one ``record_backward`` block, in
+    order (``engine.trace`` defines them).  A read-only sequence."""
+
+    def __init__(self) -> None:
+        self._events: list = []
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __getitem__(self, i):
+        return self._events[i]
+
+    def __repr__(self) -> str:
+        return f"<Trace of {len(self._events)} events>"
+
+
+@contextmanager
+def record_backward() -> Iterator[Trace]:
+    """Record what every backward walk run by this thread inside the block does.
+
+    The walk itself reports each step (``engine.trace``: a node starts, a gradient
+    is delivered or summed, a hook fires, a leaf's ``.grad`` is accumulated, saved
+    values are freed, create_graph records a node, a node raises).  Other threads'
+    walks are not recorded; outside the block nothing is, and nothing costs more.
+
+    >>> from engine import Value
+    >>> x = Value(3.0, requires_grad=True, name="x")
+    >>> y = x * x
+    >>> with record_backward() as trace:
+    ...     y.backward()
+    >>> [(type(e).__name__, getattr(e, "grad", None)) for e in trace][:4]
+    [('Seed', 1.0), ('NodeStart', 1.0), ('Freed', None), ('Deliver', 3.0)]
+    >>> trace[5]
+    Sum(target=Value(3.0, requires_grad=True), old=3.0, added=3.0, total=6.0)
+    """
+    trace = Trace()
+    append = trace._events.append
+    outer = _autograd.set_observer(None)
+    if outer is None:
+        observer = append
+    else:  # a block inside another: both see the events
+        def observer(event) -> None:
+            outer(event)
+            append(event)
+    _autograd.set_observer(observer)
+    try:
+        yield trace
+    finally:
+        _autograd.set_observer(outer)
