@@ -25,7 +25,7 @@ saw at that moment even if the Values change later; nodes and leaves are the obj
 >>> [type(e).__name__ for e in trace]
 ['Seed', 'NodeStart', 'Freed', 'Deliver', 'Accumulate']
 >>> trace[-1].new
-6.0
+3.0
 """
 
 from __future__ import annotations
