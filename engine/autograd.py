@@ -40,7 +40,7 @@ from operator import attrgetter
 from collections.abc import Mapping
 from typing import Optional, Sequence, Union
 
-from . import trace as _trace
+from . import events as _trace
 from . import value as _value
 from .grad_mode import state as _grad_mode
 from .value import FREED_MESSAGE, OutputNr, Value, _FREED, make_value
@@ -319,7 +319,7 @@ _grad_lock = threading.Lock()
 # thread) nothing else is looked at and every node takes the plain path.  Otherwise
 # the walk looks up this thread's observer once; with one, every node takes the
 # general path (as in anomaly mode) and the observed helpers below report each step
-# as an ``engine.trace`` event.  The hot loop itself is untouched.
+# as an ``engine.events`` event.  The hot loop itself is untouched.
 
 _observers_open = 0
 _observer_of_thread = threading.local()
@@ -327,7 +327,7 @@ _observer_lock = threading.Lock()
 
 
 def set_observer(observer) -> object:
-    """Install ``observer`` (a callable taking one ``engine.trace`` event, or None to
+    """Install ``observer`` (a callable taking one ``engine.events`` event, or None to
     stop) for walks run by this thread; return the one it replaces."""
     global _observers_open
     with _observer_lock:

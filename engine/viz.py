@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from . import autograd as _autograd
-from . import trace as _trace
+from . import events as _events
 from .value import AccumulateGrad, Value
 
 if TYPE_CHECKING:  # pragma: no cover - only for the type checker
@@ -526,7 +526,7 @@ def _op_name(name: str) -> str:
 
 class Trace(Sequence):
     """The events of the backward walks run inside one ``record_backward`` block, in
-    order (``engine.trace`` defines them).  A read-only sequence."""
+    order (``engine.events`` defines them).  A read-only sequence."""
 
     def __init__(self) -> None:
         self._events: list = []
@@ -545,7 +545,7 @@ class Trace(Sequence):
 def record_backward() -> Iterator[Trace]:
     """Record what every backward walk run by this thread inside the block does.
 
-    The walk itself reports each step (``engine.trace``: a node starts, a gradient
+    The walk itself reports each step (``engine.events``: a node starts, a gradient
     is delivered or summed, a hook fires, a leaf's ``.grad`` is accumulated, saved
     values are freed, create_graph records a node, a node raises).  Other threads'
     walks are not recorded; outside the block nothing is, and nothing costs more.
@@ -574,3 +574,335 @@ def record_backward() -> Iterator[Trace]:
         yield trace
     finally:
         _autograd.set_observer(outer)
+
+
+# ---------------------------------------------------------------------------------
+# The player: one picture and one caption (English and Chinese) per step of a trace
+# ---------------------------------------------------------------------------------
+
+#: How many steps a player shows before it stops and says how many it left out.
+MAX_STEPS = 40
+
+CURRENT_COLOR = "gold"  # the node running in this step
+DONE_COLOR = "gainsboro"  # a node that has run
+ERROR_COLOR = "salmon"  # a node that raised
+NEW_COLOR = "palegreen"  # a node a create_graph backward recorded
+
+
+def _num(x) -> str:
+    """A number in a caption: 1.0, 3.0, -0.4161 (4 significant digits: the same on every machine)."""
+    if x is None:
+        return "None"
+    if isinstance(x, tuple):
+        return "(" + ", ".join(_num(v) for v in x) + ")"
+    x = float(x)
+    if x == int(x) and abs(x) < 1e6:
+        return f"{x:.1f}"
+    return f"{x:.4g}"
+
+
+class Step:
+    """One step of a player: the events it covers and its caption in each language."""
+
+    def __init__(self, events: list, index: int):
+        self.events = events
+        self.index = index  # how many events came before it
+        self.caption = {"en": "", "zh": ""}
+
+
+def _group(trace) -> list:
+    """Cut a trace into steps: the seeds of a call; a node's run with what it sent,
+    summed, freed and recorded; a hook; a leaf's accumulation; an error."""
+    steps: list = []
+    current: Optional[list] = None
+    for i, e in enumerate(trace):
+        kind = type(e)
+        joins = current is not None and (
+            (kind is _events.Seed and type(current[0]) is _events.Seed)
+            or (kind in (_events.Deliver, _events.Sum, _events.Freed, _events.NodeCreated, _events.Raised)
+                and type(current[0]) is _events.NodeStart))
+        if joins:
+            current.append(e)
+            continue
+        current = [e]
+        steps.append(Step(current, i))
+    return steps
+
+
+class _Names:
+    """Display names: a leaf's ``.name`` (else leaf1, leaf2 ...); a node's ``name()``,
+    numbered (#1 oldest) when several of the picture's nodes share it."""
+
+    def __init__(self, nodes: list, leaves: list):
+        self.names: dict = {}
+        count: dict = {}
+        for n in nodes:
+            count[n.name()] = count.get(n.name(), 0) + 1
+        seen: dict = {}
+        for n in sorted(nodes, key=lambda n: n._seq):
+            base = n.name()
+            if count[base] > 1:
+                seen[base] = seen.get(base, 0) + 1
+                base = f"{base} #{seen[base]}"
+            self.names[n] = base
+        for k, leaf in enumerate(leaves, 1):
+            self.names[leaf] = leaf.name or f"leaf{k}"
+
+    def __call__(self, thing) -> str:
+        return self.names.get(thing, "?")
+
+
+def _caption(step: Step, name) -> dict:
+    """The step in words, in English and Chinese."""
+    events = step.events
+    first = events[0]
+    kind = type(first)
+    if kind is _events.Seed:
+        en = "; ".join(f"{name(e.target)} gets the gradient {_num(e.grad)}" for e in events)
+        zh = "；".join(f"{name(e.target)} 得到梯度 {_num(e.grad)}" for e in events)
+        return {"en": f"The walk starts: {en}.", "zh": f"反向遍历开始：{zh}。"}
+    if kind is _events.HookFired:
+        what = {"tensor": ("a hook on", "上的钩子"), "pre": ("a pre-hook of", "的前置钩子"),
+                "post": ("a post-hook of", "的后置钩子"),
+                "post_accumulate": ("a post-accumulate-grad hook of", "的累加后钩子")}[first.kind]
+        if first.returned is None:
+            ret_en, ret_zh = "returns None: the gradient goes on unchanged", "返回 None：梯度原样继续传递"
+        else:
+            ret_en, ret_zh = f"returns {_num(first.returned)}, which replaces the gradient", f"返回 {_num(first.returned)}，替换了梯度"
+        return {"en": f"Hook: {what[0]} {name(first.target)} runs and {ret_en}.",
+                "zh": f"钩子：{name(first.target)} {what[1]}运行，{ret_zh}。"}
+    if kind is _events.Accumulate:
+        if first.old is None:
+            return {"en": f"All of {name(first.leaf)}'s gradient has arrived: {name(first.leaf)}.grad was None and is now {_num(first.new)}.",
+                    "zh": f"{name(first.leaf)} 的梯度已全部到达：{name(first.leaf)}.grad 原为 None，现在是 {_num(first.new)}。"}
+        return {"en": f"{name(first.leaf)}.grad accumulates: {_num(first.old)} + {_num(first.new - first.old)} = {_num(first.new)}.",
+                "zh": f"{name(first.leaf)}.grad 累加：{_num(first.old)} + {_num(first.new - first.old)} = {_num(first.new)}。"}
+    if kind is _events.Raised:
+        return {"en": f"{name(first.node)} cannot run: its saved values were freed by the previous backward. {first.error}: {first.message.split('.')[0]}.",
+                "zh": f"{name(first.node)} 无法运行：它保存的值已被上一次反向传播释放。{first.error}：{first.message.split('.')[0]}。"}
+    # a node's run
+    node = first.node
+    raised = [e for e in events if type(e) is _events.Raised]
+    if raised:
+        e = raised[0]
+        return {"en": f"{name(node)} receives {_num(first.grad)} but cannot run: its saved values were freed by an "
+                      f"earlier backward. {e.error}: {e.message.split(' (')[0]}.",
+                "zh": f"{name(node)} 收到 {_num(first.grad)}，但无法运行：它保存的值已被之前的一次反向传播释放。"
+                      f"{e.error}: {e.message.split(' (')[0]}。"}
+    en, zh = [], []
+    saved = dict(first.saved)
+    delivers = [e for e in events if type(e) is _events.Deliver]
+    if node.name() == "MulBackward0" and len(saved) == 2 and delivers:
+        other_of = {0: "other", 1: "self"}
+        parts_en, parts_zh = [], []
+        for d in delivers:
+            s = other_of[d.input_nr]
+            parts_en.append(f"multiplies {_num(first.grad)} by the saved {s} = {_num(saved[s])} and sends {_num(d.grad)} to {name(d.target)}")
+            parts_zh.append(f"把 {_num(first.grad)} 乘以保存的 {s} = {_num(saved[s])}，把 {_num(d.grad)} 传给 {name(d.target)}")
+        en.append(f"{name(node)} " + "; it ".join(parts_en) + ".")
+        zh.append(f"{name(node)} " + "；它".join(parts_zh) + "。")
+    else:
+        got_en = f"{name(node)} runs on the gradient {_num(first.grad)}"
+        got_zh = f"{name(node)} 以梯度 {_num(first.grad)} 运行"
+        if saved:
+            listing = ", ".join(f"{k} = {_num(v)}" for k, v in saved.items())
+            got_en += f" with its saved {listing}"
+            got_zh += f"，用到它保存的 {listing}"
+        if delivers:
+            got_en += " and sends " + ", ".join(f"{_num(d.grad)} to {name(d.target)}" for d in delivers)
+            got_zh += "，传出 " + "，".join(f"{_num(d.grad)} 给 {name(d.target)}" for d in delivers)
+        en.append(got_en + ".")
+        zh.append(got_zh + "。")
+    for e in events:
+        if type(e) is _events.Sum:
+            en.append(f"{name(e.target)} already held {_num(e.old)}: the gradients are summed, {_num(e.old)} + {_num(e.added)} = {_num(e.total)}.")
+            zh.append(f"{name(e.target)} 已有 {_num(e.old)}：梯度相加，{_num(e.old)} + {_num(e.added)} = {_num(e.total)}。")
+    freed = [e for e in events if type(e) is _events.Freed]
+    if freed:
+        en.append(f"Its saved values ({', '.join(freed[0].names)}) are freed.")
+        zh.append(f"它保存的值（{', '.join(freed[0].names)}）被释放。")
+    created = [e for e in events if type(e) is _events.NodeCreated]
+    if created:
+        listing = ", ".join(name(e.node) for e in created)
+        en.append(f"create_graph=True: its backward recorded {len(created)} new node{'s' if len(created) != 1 else ''} ({listing}).")
+        zh.append(f"create_graph=True：它的反向计算记录了 {len(created)} 个新节点（{listing}）。")
+    return {"en": " ".join(en), "zh": "".join(zh)}
+
+
+class Player:
+    """A trace cut into steps, each with a caption (``step.caption["en"]``/``["zh"]``)
+    and a picture (``dot(i)``: the backward graph as it stands after step ``i``).
+
+    Past ``max_steps`` steps the rest are left out and ``note`` says how many.
+
+    >>> from engine import Value
+    >>> x = Value(3.0, requires_grad=True, name="x"); y = Value(4.0, requires_grad=True, name="y")
+    >>> with record_backward() as trace:
+    ...     (x * y).backward()
+    >>> p = Player(trace)
+    >>> [s.caption["en"] for s in p.steps][:2]
+    ['The walk starts: MulBackward0 gets the gradient 1.0.', 'MulBackward0 multiplies 1.0 by the saved other = 4.0 and sends 4.0 to x; it multiplies 1.0 by the saved self = 3.0 and sends 3.0 to y. Its saved values (self, other) are freed.']
+    """
+
+    def __init__(self, trace, max_steps: int = MAX_STEPS):
+        max_steps = _max_nodes(max_steps)
+        steps = _group(trace)
+        self.total = len(steps)
+        self.steps = steps[:max_steps]
+        self.note = {"en": "", "zh": ""}
+        if self.total > max_steps:
+            left = self.total - max_steps
+            self.note = {"en": f"The walk has {self.total} steps; the first {max_steps} are shown, {left} more are left out.",
+                         "zh": f"这次遍历共 {self.total} 步；这里只显示前 {max_steps} 步，省略了其余 {left} 步。"}
+        events = [e for s in self.steps for e in s.events]
+        nodes: dict = {}
+        leaves: dict = {}
+
+        def see(thing) -> None:
+            if thing.__class__ is Value:
+                leaves.setdefault(thing, None)
+            elif thing is not None:
+                nodes.setdefault(thing, None)
+
+        for e in events:
+            for attr in ("node", "target", "leaf"):
+                see(getattr(e, attr, None))
+        self.created = {e.node: e for e in events if type(e) is _events.NodeCreated}
+        self.nodes = list(nodes)
+        self.leaves = list(leaves)
+        self.name = _Names(self.nodes, self.leaves)
+        for s in self.steps:
+            s.caption = _caption(s, self.name)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def dot(self, upto: int) -> "graphviz.Digraph":
+        """The picture after step ``upto`` (0-based): the backward graph, gradients
+        flowing down its arrows; the current node highlighted."""
+        gv = _graphviz()
+        name = self.name
+        ids = {thing: f"n{i}" for i, thing in enumerate(self.nodes + self.leaves)}
+        state = self._state(upto)
+        dot = gv.Digraph(graph_attr=dict(rankdir="TB", nodesep="0.3", ranksep="0.45"),
+                         node_attr=dict(shape="box", style="filled", fillcolor=FN_COLOR, **FONT),
+                         edge_attr=dict(FONT))
+        widths = self._widths()
+        for thing in self.nodes + self.leaves:
+            lines = self._lines(thing, state)
+            attrs = dict(width=f"{widths[thing][0]:.2f}", height=f"{widths[thing][1]:.2f}", fixedsize="true")
+            if thing.__class__ is Value:
+                attrs["fillcolor"] = LEAF_COLOR
+            elif thing in state["raised"]:
+                attrs["fillcolor"] = ERROR_COLOR
+            elif thing is state["current"]:
+                attrs["fillcolor"] = CURRENT_COLOR
+            elif thing in state["ran"]:
+                attrs["fillcolor"] = DONE_COLOR
+            elif thing in self.created:
+                attrs["fillcolor"] = NEW_COLOR
+            if thing is state["current"]:
+                attrs["penwidth"] = "3"
+            if thing in state["freed"]:
+                attrs["style"] = "filled,dashed"
+            if thing in self.created and thing not in state["made"]:
+                attrs["style"] = "invis"
+            dot.node(ids[thing], _label(*lines), **attrs)
+        for n in self.nodes:
+            for nr, e in enumerate(n._next):
+                if e is None:
+                    continue
+                target = e.node if e.__class__ is _autograd.OutputNr else e
+                if target not in ids:
+                    continue
+                sent = state["sent"].get((n, nr))
+                # every edge has a label of the same width, so the layout does not move
+                attrs = {"label": _escape(("" if sent is None else _num(sent)).center(10))}
+                if sent is not None:
+                    attrs["fontcolor"] = "firebrick"
+                    attrs["color"] = "firebrick"
+                    attrs["penwidth"] = "2"
+                hidden = (n in self.created and n not in state["made"]) or (
+                    target in self.created and target not in state["made"])
+                if hidden:
+                    attrs["style"] = "invis"
+                dot.edge(ids[n], ids[target], **attrs)
+        return dot
+
+    def _state(self, upto: int) -> dict:
+        state: dict = {"current": None, "ran": set(), "freed": set(), "raised": set(), "made": set(),
+                       "sent": {}, "held": {}, "grad": {}, "hooked": {}}
+        for k, s in enumerate(self.steps[: upto + 1]):
+            for e in s.events:
+                kind = type(e)
+                if kind is _events.Seed:
+                    if e is s.events[0]:  # a new walk: a fresh picture of gradients in flight
+                        for key in ("ran", "sent", "held"):
+                            state[key].clear()
+                    state["held"][e.target] = e.grad
+                elif kind is _events.NodeStart:
+                    state["ran"].add(e.node)
+                    state["held"][e.node] = e.grad
+                    if k == upto:
+                        state["current"] = e.node
+                    state["freed"].discard(e.node)
+                elif kind is _events.Deliver:
+                    state["sent"][(e.node, e.input_nr)] = e.grad
+                    state["held"].setdefault(e.target, e.grad)  # (a Sum event follows if it held one)
+                elif kind is _events.Sum:
+                    state["held"][e.target] = e.total
+                elif kind is _events.Freed:
+                    state["freed"].add(e.node)
+                elif kind is _events.NodeCreated:
+                    state["made"].add(e.node)
+                elif kind is _events.Accumulate:
+                    state["grad"][e.leaf] = e.new
+                    state["held"].pop(e.leaf, None)
+                    if k == upto:
+                        state["current"] = e.leaf
+                elif kind is _events.HookFired:
+                    state["hooked"][e.target] = e
+                    if k == upto:
+                        state["current"] = e.target
+                elif kind is _events.Raised:
+                    state["raised"].add(e.node)
+        return state
+
+    def _lines(self, thing, state) -> list:
+        name = self.name(thing)
+        if thing.__class__ is Value:
+            lines = [f"{name} = {_num(thing._data)}"]
+            if thing in state["held"]:
+                lines.append(f"arrived: {_num(state['held'][thing])}")
+            grad = state["grad"].get(thing, "unset")
+            lines.append(f".grad: {_num(grad) if grad != 'unset' else '...'}")
+        else:
+            lines = [name]
+            if thing in state["held"]:
+                lines.append(f"grad in: {_num(state['held'][thing])}")
+            if thing in state["freed"]:
+                lines.append("saved: FREED")
+            elif thing in state["raised"]:
+                lines.append("RuntimeError")
+            else:
+                saved = next((e.saved for s in self.steps for e in s.events
+                              if type(e) is _events.NodeStart and e.node is thing and e.saved), ())
+                if saved:
+                    lines.append("saved " + ", ".join(f"{k}={_num(v)}" for k, v in saved))
+        hook = state["hooked"].get(thing)
+        if hook is not None:
+            lines.append(f"hook ({hook.kind}) fired")
+        return lines
+
+    def _widths(self) -> dict:
+        """Each box's size, the largest over all steps, so the layout stays put."""
+        if not hasattr(self, "_sizes"):
+            sizes: dict = {}
+            for i in range(len(self.steps)):
+                state = self._state(i)
+                for thing in self.nodes + self.leaves:
+                    lines = self._lines(thing, state)
+                    w, h = sizes.get(thing, (0, 0))
+                    sizes[thing] = (max(w, max(len(line) for line in lines)), max(h, len(lines)))
+            self._sizes = {t: (0.3 + 0.115 * w, 0.15 + 0.24 * h) for t, (w, h) in sizes.items()}
+        return self._sizes

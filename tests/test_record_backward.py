@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine import Function, Value
-from engine.trace import Accumulate, Deliver, Freed, NodeCreated, NodeStart, Raised, Seed, Sum
+from engine.events import Accumulate, Deliver, Freed, NodeCreated, NodeStart, Raised, Seed, Sum
 from engine.viz import record_backward
 
 torch.set_default_dtype(torch.float64)
