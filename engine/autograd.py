@@ -554,7 +554,7 @@ def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, neede
     else:
         grads = _apply(n, g, graph, keep_graph)
     if saved and not keep_graph and not _trace.saved_numbers(n):  # (only when observed) now freed
-        obs(_trace.Freed(n, tuple(name for name, _ in saved)))
+        obs(_trace.Freed(n, _trace.freed_names(n)))
     if meta is not None and meta.posthooks:
         if needed is not None:  # torch computes no gradient for an input it will not use
             grads = [gi if _wanted(e, targets, needed) else None for e, gi in zip(n._next, grads)]

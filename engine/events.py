@@ -36,7 +36,7 @@ from typing import Any, Optional
 from .value import Value
 
 __all__ = ["Seed", "NodeStart", "Deliver", "Sum", "HookFired", "Accumulate", "Freed",
-           "NodeCreated", "Raised", "Event", "number", "saved_numbers"]
+           "NodeCreated", "Raised", "Event", "freed_names", "number", "saved_numbers"]
 
 
 def number(g: Any) -> Any:
@@ -64,6 +64,16 @@ def saved_numbers(node) -> tuple:
         except RuntimeError:  # freed
             return ()
     return tuple(out)
+
+
+def freed_names(node) -> tuple:
+    """The names of what freeing drops from ``node`` (a saved number, such as an
+    exponent, is kept)."""
+    if getattr(type(node), "saved_tensors", None) is not None:
+        return ("saved_tensors",)
+    names = getattr(node, "_saved_names", ())
+    sources = getattr(node, "_sources", ())
+    return tuple(name for name, src in zip(names, sources) if src is not None)
 
 
 @dataclass(frozen=True)
