@@ -785,7 +785,7 @@ class Player:
         ids = {thing: f"n{i}" for i, thing in enumerate(self.nodes + self.leaves)}
         state = self._state(upto)
         dot = gv.Digraph(graph_attr=dict(rankdir="TB", nodesep="0.3", ranksep="0.45"),
-                         node_attr=dict(shape="box", style="filled", fillcolor=FN_COLOR, **FONT),
+                         node_attr=dict(shape="box", style="filled", fillcolor=VALUE_COLOR, **FONT),
                          edge_attr=dict(FONT))
         widths = self._widths()
         for thing in self.nodes + self.leaves:

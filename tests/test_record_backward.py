@@ -464,3 +464,39 @@ def test_a_failing_walk_leaves_the_recorder_closed():
     with pytest.raises(RuntimeError), record_backward():
         y.backward()
     assert engine.autograd._observers_open == 0
+
+
+def test_the_player_caps_a_big_trace_and_says_so():
+    from engine.viz import MAX_STEPS, Player, render_svg
+
+    x, y = _chain(5_000)
+    with record_backward() as trace:
+        y.backward()
+    player = Player(trace)
+    assert player.total == 1 + 10_000 + 1  # the seed, every node, x's accumulation
+    assert len(player.steps) == MAX_STEPS
+    assert str(player.total) in player.note["en"] and str(MAX_STEPS) in player.note["en"]
+    assert str(player.total) in player.note["zh"]
+    assert len(player.nodes) <= MAX_STEPS  # only what the steps shown touch is drawn
+    svg = render_svg(player.dot(len(player.steps) - 1))
+    assert svg.count('class="node"') == len(player.nodes) + len(player.leaves)
+    small = Player(trace, max_steps=3)
+    assert len(small.steps) == 3 and small.note["en"]
+    with pytest.raises(ValueError):
+        Player(trace, max_steps=0)
+
+
+def test_a_short_trace_has_no_note_and_one_caption_per_language():
+    from engine.viz import Player
+
+    x = Value(3.0, requires_grad=True, name="x")
+    y = Value(4.0, requires_grad=True, name="y")
+    with record_backward() as trace:
+        (x * y).backward()
+    player = Player(trace)
+    assert player.note == {"en": "", "zh": ""}
+    captions = [s.caption for s in player.steps]
+    # x*y: d/dx = y = 4, d/dy = x = 3, worked out by hand
+    assert captions[1]["en"].startswith("MulBackward0 multiplies 1.0 by the saved other = 4.0 and sends 4.0 to x")
+    assert "把 1.0 乘以保存的 other = 4.0，把 4.0 传给 x" in captions[1]["zh"]
+    assert captions[-1]["en"] == "All of y's gradient has arrived: y.grad was None and is now 3.0."

@@ -57,12 +57,12 @@ UI = {
 }
 LEGEND = {
     "en": ["arrows point the way gradients flow: from the output down to the leaves; the number on an arrow is the gradient sent along it",
-           "gold, thick border: the node running in this step; grey: a node that has run; red: a node that raised",
+           "gold, thick border: the node running in this step; white: a node that has not run in this walk; grey: one that has; red: a node that raised",
            "blue: a leaf, with what has arrived for it and its <code>.grad</code>",
            "dashed, \"saved: FREED\": its saved values were freed (no <code>retain_graph</code>)",
            "green: a node recorded by a <code>create_graph=True</code> backward, shown once it exists"],
     "zh": ["箭头指向梯度流动的方向：从输出向下流到叶子；箭头上的数字是沿它传出的梯度",
-           "金色粗边框：这一步正在运行的节点；灰色：已运行的节点；红色：抛出错误的节点",
+           "金色粗边框：这一步正在运行的节点；白色：本次遍历中尚未运行的节点；灰色：已运行的节点；红色：抛出错误的节点",
            "蓝色：叶子节点，显示已到达的梯度和它的 <code>.grad</code>",
            "虚线、\"saved: FREED\"：它保存的值已被释放（没有 <code>retain_graph</code>）",
            "绿色：<code>create_graph=True</code> 的反向计算记录下的新节点，出现后才显示"],
