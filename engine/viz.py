@@ -236,11 +236,11 @@ def _saved(fn) -> list:
         except RuntimeError:  # freed: "Trying to backward through the graph a second time"
             return [("saved_tensors", FREED)]
     out = []
-    for name in getattr(fn, "_saved_names", ()):
+    for name in getattr(fn, "_saved_names", ()):  # shown as torch names them: _saved_self ...
         try:
-            out.append((name, getattr(fn, "_saved_" + name)))
+            out.append(("_saved_" + name, getattr(fn, "_saved_" + name)))
         except RuntimeError:
-            out.append((name, FREED))
+            out.append(("_saved_" + name, FREED))
     return out
 
 
@@ -263,8 +263,9 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
     outputs).  A leaf that requires grad is a blue box above its ``AccumulateGrad``,
     labelled with its name from ``params`` (``{name: Value}``), else its ``.name``,
     and its value.  Outputs are green (a leaf output stays blue, with a thick border).
+    A non-leaf Value named in ``params`` labels the edges that carry it.
     ``show_saved=True`` adds, per node, an orange box for each value it saved for
-    backward (white and dashed, labelled "freed", once a backward without
+    backward, named as torch's attributes are (``_saved_self``; white and dashed, labelled "freed", once a backward without
     ``retain_graph`` has freed it).  Past ``max_nodes`` graph nodes the rest is summed
     up in one "... N more nodes" box.
 
@@ -295,6 +296,9 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
     drawn_values = set()
     roots = [v.grad_fn for v in outs if v.grad_fn is not None]
     graph = _Graph(roots, max_nodes)
+    # A non-leaf named in params labels the edges that carry it to the nodes that use it.
+    edge_names = {(_key(v.grad_fn), v.output_nr): str(k) for k, v in (params or {}).items()
+                  if v.grad_fn is not None and not _is_leaf_node(v.grad_fn)}
 
     for v in outs:
         vid = f"v{id(v)}"
@@ -323,7 +327,11 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
             if child is None:
                 continue
             if graph.is_shown(child):
-                dot.edge(_key(child), key)
+                carried = edge_names.get((_key(child), _nr))
+                if carried is None:
+                    dot.edge(_key(child), key)
+                else:
+                    dot.edge(_key(child), key, label=_escape(carried), **FONT)
             else:
                 if more is None:
                     more = _more(dot, graph.hidden)
@@ -382,7 +390,7 @@ def _operands(fn, saved: dict) -> list:
     name = fn.name()
 
     def constant(slot):
-        value = saved.get(slot, _UNKNOWN)
+        value = saved.get("_saved_" + slot, _UNKNOWN)
         return value if isinstance(value, (int, float)) else _UNKNOWN
 
     if name == "PowBackward0":  # a ** n
