@@ -37,7 +37,7 @@ import threading
 import traceback
 import warnings
 from operator import attrgetter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Optional, Sequence, Union
 
 from . import events as _trace
@@ -326,7 +326,7 @@ _observer_of_thread = threading.local()
 _observer_lock = threading.Lock()
 
 
-def set_observer(observer) -> object:
+def set_observer(observer: Optional[Callable[[object], None]]) -> Optional[Callable[[object], None]]:
     """Install ``observer`` (a callable taking one ``engine.events`` event, or None to
     stop) for walks run by this thread; return the one it replaces."""
     global _observers_open
@@ -569,7 +569,7 @@ def _observed_step(n, g, buf: dict, leaf_total: dict, waiting: dict, finish_args
     happens.  Under create_graph, the nodes that ``n``'s backward recorded (those
     newer than a sequence number taken first, reachable from the gradients it made)
     are reported too."""
-    graph, targets, accumulate, captured = finish_args
+    graph, targets, _accumulate, captured = finish_args
     newer_than = _value._next_seq() if graph else None
     try:
         grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root, obs)

@@ -29,11 +29,14 @@ install.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from . import autograd as _autograd
+from .captions import capped_note as _capped
+from .captions import describe as _describe
+from .captions import number_text as _num
 from . import events as _events
 from .value import AccumulateGrad, Value
 
@@ -265,9 +268,9 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
     and its value.  Outputs are green (a leaf output stays blue, with a thick border).
     A non-leaf Value named in ``params`` labels the edges that carry it.
     ``show_saved=True`` adds, per node, an orange box for each value it saved for
-    backward, named as torch's attributes are (``_saved_self``; white and dashed, labelled "freed", once a backward without
-    ``retain_graph`` has freed it).  Past ``max_nodes`` graph nodes the rest is summed
-    up in one "... N more nodes" box.
+    backward, named as torch's attributes are (``_saved_self``); white and dashed,
+    labelled "freed", once a backward without ``retain_graph`` has freed it.  Past
+    ``max_nodes`` graph nodes the rest is summed up in one "... N more nodes" box.
 
     >>> from engine import Value, grad
     >>> w = Value(3.0, requires_grad=True)
@@ -571,12 +574,12 @@ def record_backward() -> Iterator[Trace]:
     trace = Trace()
     append = trace._events.append
     outer = _autograd.set_observer(None)
-    if outer is None:
-        observer = append
-    else:  # a block inside another: both see the events
-        def observer(event) -> None:
+    observer: Callable[[Any], None] = append
+    if outer is not None:  # a block inside another: both see the events
+        def both(event) -> None:
             outer(event)
             append(event)
+        observer = both
     _autograd.set_observer(observer)
     try:
         yield trace
@@ -597,18 +600,6 @@ ERROR_COLOR = "salmon"  # a node that raised
 NEW_COLOR = "palegreen"  # a node a create_graph backward recorded
 
 
-def _num(x) -> str:
-    """A number in a caption: 1.0, 3.0, -0.4161 (4 significant digits: the same on every machine)."""
-    if x is None:
-        return "None"
-    if isinstance(x, tuple):
-        return "(" + ", ".join(_num(v) for v in x) + ")"
-    x = float(x)
-    if x == int(x) and abs(x) < 1e6:
-        return f"{x:.1f}"
-    return f"{x:.4g}"
-
-
 class Step:
     """One step of a player: the events it covers and its caption in each language."""
 
@@ -622,10 +613,10 @@ def _group(trace) -> list:
     """Cut a trace into steps: the seeds of a call; a node's run with what it sent,
     summed, freed and recorded; a hook; a leaf's accumulation; an error."""
     steps: list = []
-    current: Optional[list] = None
+    current: list = []
     for i, e in enumerate(trace):
         kind = type(e)
-        joins = current is not None and (
+        joins = bool(current) and (
             (kind is _events.Seed and type(current[0]) is _events.Seed)
             or (kind in (_events.Deliver, _events.Sum, _events.Freed, _events.NodeCreated, _events.Raised)
                 and type(current[0]) is _events.NodeStart))
@@ -660,83 +651,6 @@ class _Names:
         return self.names.get(thing, "?")
 
 
-def _caption(step: Step, name) -> dict:
-    """The step in words, in English and Chinese."""
-    events = step.events
-    first = events[0]
-    kind = type(first)
-    if kind is _events.Seed:
-        en = "; ".join(f"{name(e.target)} gets the gradient {_num(e.grad)}" for e in events)
-        zh = "；".join(f"{name(e.target)} 得到梯度 {_num(e.grad)}" for e in events)
-        return {"en": f"The walk starts: {en}.", "zh": f"反向遍历开始：{zh}。"}
-    if kind is _events.HookFired:
-        what = {"tensor": ("a hook on", "上的钩子"), "pre": ("a pre-hook of", "的前置钩子"),
-                "post": ("a post-hook of", "的后置钩子"),
-                "post_accumulate": ("a post-accumulate-grad hook of", "的累加后钩子")}[first.kind]
-        if first.returned is None:
-            ret_en, ret_zh = "returns None: the gradient goes on unchanged", "返回 None：梯度原样继续传递"
-        else:
-            ret_en, ret_zh = f"returns {_num(first.returned)}, which replaces the gradient", f"返回 {_num(first.returned)}，替换了梯度"
-        return {"en": f"Hook: {what[0]} {name(first.target)} runs and {ret_en}.",
-                "zh": f"钩子：{name(first.target)} {what[1]}运行，{ret_zh}。"}
-    if kind is _events.Accumulate:
-        if first.old is None:
-            return {"en": f"All of {name(first.leaf)}'s gradient has arrived: {name(first.leaf)}.grad was None and is now {_num(first.new)}.",
-                    "zh": f"{name(first.leaf)} 的梯度已全部到达：{name(first.leaf)}.grad 原为 None，现在是 {_num(first.new)}。"}
-        return {"en": f"{name(first.leaf)}.grad accumulates: {_num(first.old)} + {_num(first.new - first.old)} = {_num(first.new)}.",
-                "zh": f"{name(first.leaf)}.grad 累加：{_num(first.old)} + {_num(first.new - first.old)} = {_num(first.new)}。"}
-    if kind is _events.Raised:
-        return {"en": f"{name(first.node)} cannot run: its saved values were freed by the previous backward. {first.error}: {first.message.split('.')[0]}.",
-                "zh": f"{name(first.node)} 无法运行：它保存的值已被上一次反向传播释放。{first.error}：{first.message.split('.')[0]}。"}
-    # a node's run
-    node = first.node
-    raised = [e for e in events if type(e) is _events.Raised]
-    if raised:
-        e = raised[0]
-        return {"en": f"{name(node)} receives {_num(first.grad)} but cannot run: its saved values were freed by an "
-                      f"earlier backward. {e.error}: {e.message.split(' (')[0]}.",
-                "zh": f"{name(node)} 收到 {_num(first.grad)}，但无法运行：它保存的值已被之前的一次反向传播释放。"
-                      f"{e.error}: {e.message.split(' (')[0]}。"}
-    en, zh = [], []
-    saved = dict(first.saved)
-    delivers = [e for e in events if type(e) is _events.Deliver]
-    if node.name() == "MulBackward0" and len(saved) == 2 and delivers:
-        other_of = {0: "other", 1: "self"}
-        parts_en, parts_zh = [], []
-        for d in delivers:
-            s = other_of[d.input_nr]
-            parts_en.append(f"multiplies {_num(first.grad)} by the saved {s} = {_num(saved[s])} and sends {_num(d.grad)} to {name(d.target)}")
-            parts_zh.append(f"把 {_num(first.grad)} 乘以保存的 {s} = {_num(saved[s])}，把 {_num(d.grad)} 传给 {name(d.target)}")
-        en.append(f"{name(node)} " + "; it ".join(parts_en) + ".")
-        zh.append(f"{name(node)} " + "；它".join(parts_zh) + "。")
-    else:
-        got_en = f"{name(node)} runs on the gradient {_num(first.grad)}"
-        got_zh = f"{name(node)} 以梯度 {_num(first.grad)} 运行"
-        if saved:
-            listing = ", ".join(f"{k} = {_num(v)}" for k, v in saved.items())
-            got_en += f" with its saved {listing}"
-            got_zh += f"，用到它保存的 {listing}"
-        if delivers:
-            got_en += " and sends " + ", ".join(f"{_num(d.grad)} to {name(d.target)}" for d in delivers)
-            got_zh += "，传出 " + "，".join(f"{_num(d.grad)} 给 {name(d.target)}" for d in delivers)
-        en.append(got_en + ".")
-        zh.append(got_zh + "。")
-    for e in events:
-        if type(e) is _events.Sum:
-            en.append(f"{name(e.target)} already held {_num(e.old)}: the gradients are summed, {_num(e.old)} + {_num(e.added)} = {_num(e.total)}.")
-            zh.append(f"{name(e.target)} 已有 {_num(e.old)}：梯度相加，{_num(e.old)} + {_num(e.added)} = {_num(e.total)}。")
-    freed = [e for e in events if type(e) is _events.Freed]
-    if freed:
-        en.append(f"Its saved values ({', '.join(freed[0].names)}) are freed.")
-        zh.append(f"它保存的值（{', '.join(freed[0].names)}）被释放。")
-    created = [e for e in events if type(e) is _events.NodeCreated]
-    if created:
-        listing = ", ".join(name(e.node) for e in created)
-        en.append(f"create_graph=True: its backward recorded {len(created)} new node{'s' if len(created) != 1 else ''} ({listing}).")
-        zh.append(f"create_graph=True：它的反向计算记录了 {len(created)} 个新节点（{listing}）。")
-    return {"en": " ".join(en), "zh": "".join(zh)}
-
-
 class Player:
     """A trace cut into steps, each with a caption (``step.caption["en"]``/``["zh"]``)
     and a picture (``dot(i)``: the backward graph as it stands after step ``i``).
@@ -748,8 +662,12 @@ class Player:
     >>> with record_backward() as trace:
     ...     (x * y).backward()
     >>> p = Player(trace)
-    >>> [s.caption["en"] for s in p.steps][:2]
-    ['The walk starts: MulBackward0 gets the gradient 1.0.', 'MulBackward0 multiplies 1.0 by the saved other = 4.0 and sends 4.0 to x; it multiplies 1.0 by the saved self = 3.0 and sends 3.0 to y. Its saved values (self, other) are freed.']
+    >>> p.steps[0].caption["en"]
+    'The walk starts: MulBackward0 gets the gradient 1.0.'
+    >>> for part in p.steps[1].caption["en"].split("; "):
+    ...     print(part)
+    MulBackward0 multiplies 1.0 by the saved other = 4.0 and sends 4.0 to x
+    it multiplies 1.0 by the saved self = 3.0 and sends 3.0 to y. Its saved values (self, other) are freed.
     """
 
     def __init__(self, trace, max_steps: int = MAX_STEPS):
@@ -759,9 +677,7 @@ class Player:
         self.steps = steps[:max_steps]
         self.note = {"en": "", "zh": ""}
         if self.total > max_steps:
-            left = self.total - max_steps
-            self.note = {"en": f"The walk has {self.total} steps; the first {max_steps} are shown, {left} more are left out.",
-                         "zh": f"这次遍历共 {self.total} 步；这里只显示前 {max_steps} 步，省略了其余 {left} 步。"}
+            self.note = _capped(self.total, max_steps)
         events = [e for s in self.steps for e in s.events]
         nodes: dict = {}
         leaves: dict = {}
@@ -780,7 +696,7 @@ class Player:
         self.leaves = list(leaves)
         self.name = _Names(self.nodes, self.leaves)
         for s in self.steps:
-            s.caption = _caption(s, self.name)
+            s.caption = _describe(s.events, self.name)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -789,7 +705,6 @@ class Player:
         """The picture after step ``upto`` (0-based): the backward graph, gradients
         flowing down its arrows; the current node highlighted."""
         gv = _graphviz()
-        name = self.name
         ids = {thing: f"n{i}" for i, thing in enumerate(self.nodes + self.leaves)}
         state = self._state(upto)
         dot = gv.Digraph(graph_attr=dict(rankdir="TB", nodesep="0.3", ranksep="0.45"),
@@ -836,6 +751,13 @@ class Player:
                     attrs["style"] = "invis"
                 dot.edge(ids[n], ids[target], **attrs)
         return dot
+
+    def export(self, lang: str = "en") -> list:
+        """``[{"dot": DOT source, "caption": text}, ...]``, one per step: what a page
+        script needs to draw the player itself (with @viz-js/viz, in the browser)."""
+        if lang not in ("en", "zh"):
+            raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+        return [{"dot": self.dot(i).source, "caption": s.caption[lang]} for i, s in enumerate(self.steps)]
 
     def _state(self, upto: int) -> dict:
         state: dict = {"current": None, "ran": set(), "freed": set(), "raised": set(), "made": set(),

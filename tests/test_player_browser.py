@@ -8,6 +8,7 @@ dz/dy = x = 3; the second call stops at MulBackward0).  Every player on the five
 pages must be there with a picture per step.  No console errors, no request off
 127.0.0.1.
 """
+# ruff: noqa: RUF001  (expected Chinese captions, with their full-width punctuation)
 
 from __future__ import annotations
 
@@ -134,3 +135,19 @@ def test_every_player_is_on_its_page_in_both_languages(watch):
             report += [f"{prefix}{path}: {p}" for p in watch.problems]
             watch.problems.clear()
     assert not report, "\n".join(report)
+
+
+def test_the_runner_seam_replaces_the_steps(watch):
+    """What the run-in-the-page runner would call with steps it drew itself."""
+    page, fig = _player(watch, "/concepts/leaves-and-backward/", "used-twice")
+    page.evaluate("""() => window.twicegradPlayer.replaceSteps(
+        document.querySelector('figure[data-player="used-twice"]'),
+        [{svg: '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>', caption: 'first'},
+         {svg: '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>', caption: 'second'}])""")
+    assert fig.get_attribute("data-steps") == "2"
+    assert _shown(fig) == [1] and _caption(fig) == "first"
+    fig.focus()
+    page.keyboard.press("ArrowRight")
+    assert _shown(fig) == [2] and _caption(fig) == "second"
+    assert fig.locator('input[type="range"]').get_attribute("max") == "2"
+    assert not watch.problems, watch.problems

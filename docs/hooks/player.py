@@ -20,10 +20,11 @@ docs/assets/javascripts/player.js turns the figure into a player (previous/next,
 slider, play/pause, the keyboard).  The same function, :func:`player_frames`, is what
 the docs tests run on every ``player`` block (docs/conftest.py).
 
-Playing an edited program in the browser (the run-in-the-page runner, issue 14) is a
-seam left open: the figure carries its code in ``data-code``; a runner that can make a
-trace in Pyodide and draw it (``Player.dot(i).source`` through @viz-js/viz) can fill the
-same frame/caption structure that :func:`figure_html` writes.
+Playing an edited program in the browser (the run-in-the-page runner, issue 14, not on
+this branch) is a seam left open, tested from the page side: the figure carries its code
+in ``data-code``; a runner that runs the edited code in Pyodide takes
+``engine.viz.Player(trace).export(lang)`` (DOT source and caption per step), draws each
+DOT with @viz-js/viz, and calls ``window.twicegradPlayer.replaceSteps(figure, steps)``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
-import mdblocks  # noqa: E402
-from graphs import CODE_TITLE, _clean, _language, _sized  # noqa: E402
-from mdblocks import use_checkout  # noqa: E402
+import mdblocks
+from graphs import CODE_TITLE, _clean, _language, _sized
+from mdblocks import use_checkout
 
 _CACHE: dict[str, tuple] = {}
 _PENDING: dict[str, str] = {}
@@ -123,7 +124,7 @@ def figure_html(player_id: str, code: str, frames: list, note: dict, lang: str, 
                  f'<input type="range" class="tg-player__slider" min="1" max="{n}" value="1" step="1" '
                  f'aria-label="{ui["step"]}">'
                  f'<output class="tg-player__count" aria-live="off">1 {ui["of"]} {n}</output></div>')
-    parts.append(f'<p class="tg-player__caption" aria-live="polite" hidden></p>')
+    parts.append('<p class="tg-player__caption" aria-live="polite" hidden></p>')
     parts.append('<ol class="tg-player__steps">')
     for i, (svg, captions) in enumerate(frames, 1):
         parts.append(f'<li class="tg-player__step" data-step="{i}">'

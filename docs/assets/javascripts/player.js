@@ -4,13 +4,18 @@
  * time: previous/next buttons, a slider, play/pause, and the keyboard (on the figure:
  * ← → step, Home/End first/last, Space play/pause; the slider has its own arrows).
  * The caption of the step shown is read out through an aria-live region.
- * No libraries; works with MkDocs Material's instant navigation (document$) and without. */
+ * No libraries; works with MkDocs Material's instant navigation (document$) and without.
+ *
+ * The seam for the run-in-the-page runner (issue 14): a runner that records an edited
+ * program's trace in Pyodide can draw each step with @viz-js/viz from
+ * engine.viz.Player.export(lang) (DOT source and caption per step) and hand the result to
+ * window.twicegradPlayer.replaceSteps(figure, [{svg: "<svg ...>", caption: "..."}, ...]). */
 (function () {
   "use strict";
   var PLAY_MS = 1600;
 
   function setUp(figure) {
-    if (figure.dataset.ready) return;
+    if (figure.dataset.ready) return figure.tgPlayer;
     figure.dataset.ready = "1";
     var steps = Array.prototype.slice.call(figure.querySelectorAll(".tg-player__step"));
     var controls = figure.querySelector(".tg-player__controls");
@@ -79,7 +84,41 @@
       event.preventDefault();
     });
     show(0);
+
+    function replace(newSteps) {
+      stop();
+      var list = figure.querySelector(".tg-player__steps");
+      list.textContent = "";
+      newSteps.forEach(function (step, k) {
+        var li = document.createElement("li");
+        li.className = "tg-player__step";
+        li.dataset.step = String(k + 1);
+        var drawing = document.createElement("div");
+        drawing.className = "tg-player__drawing";
+        drawing.innerHTML = step.svg;
+        var text = document.createElement("p");
+        text.className = "tg-player__text";
+        text.textContent = step.caption;
+        li.appendChild(drawing);
+        li.appendChild(text);
+        list.appendChild(li);
+      });
+      steps = Array.prototype.slice.call(list.querySelectorAll(".tg-player__step"));
+      n = steps.length;
+      slider.max = String(n);
+      figure.dataset.steps = String(n);
+      show(0);
+    }
+    figure.tgPlayer = { show: function (i) { stop(); show(i - 1); }, replaceSteps: replace };
+    return figure.tgPlayer;
   }
+
+  window.twicegradPlayer = {
+    replaceSteps: function (figure, newSteps) {
+      if (!newSteps.length) throw new Error("twicegradPlayer.replaceSteps: no steps");
+      setUp(figure).replaceSteps(newSteps);
+    }
+  };
 
   function setUpAll() {
     document.querySelectorAll("figure.tg-player").forEach(setUp);
