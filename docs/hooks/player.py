@@ -57,8 +57,10 @@ UI = {
            "keys": "按键：← → 单步，Home/End 第一步/最后一步，空格 播放/暂停。"},
 }
 LEGEND = {
-    "en": ["arrows point the way gradients flow: from the output down to the leaves; the number on an arrow is the gradient sent along it",
-           "gold, thick border: the node running in this step; white: a node that has not run in this walk; grey: one that has; red: a node that raised",
+    "en": ["arrows point the way gradients flow: from the output down to the leaves; "
+           "the number on an arrow is the gradient sent along it",
+           "gold, thick border: the node running in this step; white: a node that has not run in this walk; "
+           "grey: one that has; red: a node that raised",
            "blue: a leaf, with what has arrived for it and its <code>.grad</code>",
            "dashed, \"saved: FREED\": its saved values were freed (no <code>retain_graph</code>)",
            "green: a node recorded by a <code>create_graph=True</code> backward, shown once it exists"],
@@ -117,10 +119,12 @@ def figure_html(player_id: str, code: str, frames: list, note: dict, lang: str, 
     if caption:
         parts.append(f'<figcaption class="tg-player__title">{html.escape(caption)}</figcaption>')
     parts.append(f'<div class="tg-player__controls" role="group" aria-label="{ui["controls"]}" hidden>'
-                 f'<button type="button" class="tg-player__prev" aria-label="{ui["prev"]}" title="{ui["prev"]}">◀</button>'
+                 f'<button type="button" class="tg-player__prev" aria-label="{ui["prev"]}" '
+                 f'title="{ui["prev"]}">◀</button>'
                  f'<button type="button" class="tg-player__play" aria-label="{ui["play"]}" title="{ui["play"]}" '
                  f'data-play="{ui["play"]}" data-pause="{ui["pause"]}">▶</button>'
-                 f'<button type="button" class="tg-player__next" aria-label="{ui["next"]}" title="{ui["next"]}">▶▎</button>'
+                 f'<button type="button" class="tg-player__next" aria-label="{ui["next"]}" '
+                 f'title="{ui["next"]}">▶▎</button>'
                  f'<input type="range" class="tg-player__slider" min="1" max="{n}" value="1" step="1" '
                  f'aria-label="{ui["step"]}">'
                  f'<output class="tg-player__count" aria-live="off">1 {ui["of"]} {n}</output></div>')
