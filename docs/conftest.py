@@ -6,6 +6,8 @@
 - ``python`` blocks: run; one test per block.
 - ``graph`` blocks: run and drawn to SVG with the same code the site build uses
   (docs/hooks/graphs.py); the drawing must have nodes.
+- ``player`` blocks: run, recorded and drawn, one SVG and two captions per step, with
+  the same code the site build uses (docs/hooks/player.py).
 - ``source`` blocks: every dotted name must still resolve to source code in engine/.
 
 Namespaces: on each page, blocks in a content tab labelled "PyTorch" (or titled
@@ -32,6 +34,7 @@ HOOKS = Path(__file__).resolve().parent / "hooks"
 sys.path.append(str(HOOKS))  # appended: never shadows an installed module
 import graphs  # noqa: E402
 import mdblocks  # noqa: E402
+import player  # noqa: E402
 import source  # noqa: E402
 
 _SUFFIX = re.compile(r" \(Triggered internally at [^)]*\.\)")
@@ -73,6 +76,14 @@ def _graph(example):
     assert 'class="node"' in svg, f"{example.path}:{block.line}: the graph has no nodes"
 
 
+def _player(example):
+    block = example.parsed
+    frames, _note = player.player_frames(block.source, block.attrs.get("id", "player"), f"{example.path}:{block.line}")
+    assert frames, f"{example.path}:{block.line}: the player has no steps"
+    for svg, captions in frames:
+        assert 'class="node"' in svg and captions["en"] and captions["zh"]
+
+
 def _source(example):
     for name in example.parsed.source.split():
         text, rel, _ = source.source_of(name)
@@ -107,6 +118,8 @@ class DocsParser:
                 yield Region(block.start, block.end, parsed, _python, lexemes=lexemes)
             elif block.language == "graph":
                 yield Region(block.start, block.end, block, _graph, lexemes=lexemes)
+            elif block.language == "player":
+                yield Region(block.start, block.end, block, _player, lexemes=lexemes)
             elif block.language == "source":
                 yield Region(block.start, block.end, block, _source, lexemes=lexemes)
 

@@ -37,9 +37,10 @@ import threading
 import traceback
 import warnings
 from operator import attrgetter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Optional, Sequence, Union
 
+from . import events as _trace
 from . import value as _value
 from .grad_mode import state as _grad_mode
 from .value import FREED_MESSAGE, OutputNr, Value, _FREED, make_value
@@ -310,12 +311,39 @@ def _hook_result(r, g):
 _grad_lock = threading.Lock()
 
 
+# ---------------------------------------------------------------------------------
+# The observer seam (engine.viz.record_backward)
+# ---------------------------------------------------------------------------------
+#
+# A walk reads ``_observers_open`` once: while it is 0 (no recorder open in any
+# thread) nothing else is looked at and every node takes the plain path.  Otherwise
+# the walk looks up this thread's observer once; with one, every node takes the
+# general path (as in anomaly mode) and the observed helpers below report each step
+# as an ``engine.events`` event.  The hot loop itself is untouched.
+
+_observers_open = 0
+_observer_of_thread = threading.local()
+_observer_lock = threading.Lock()
+
+
+def set_observer(observer: Optional[Callable[[object], None]]) -> Optional[Callable[[object], None]]:
+    """Install ``observer`` (a callable taking one ``engine.events`` event, or None to
+    stop) for walks run by this thread; return the one it replaces."""
+    global _observers_open
+    with _observer_lock:
+        previous = getattr(_observer_of_thread, "observer", None)
+        _observer_of_thread.observer = observer
+        _observers_open += (observer is not None) - (previous is not None)
+    return previous
+
+
 def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Optional[set],
           accumulate: bool) -> dict:
     """Run backward from ``outputs``.  ``targets``: None (every leaf) or the keys to
     deliver to (``_key``).  Returns the gradients that arrived at ``targets``."""
     buf = {}  # node -> summed gradient; multi-output node -> list of them
     leaf_total = {}  # leaf -> summed gradient
+    obs = getattr(_observer_of_thread, "observer", None) if _observers_open else None
     for v, s in zip(outputs, seeds):
         if graph:
             if s.__class__ is not Value:
@@ -323,6 +351,8 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
         elif s.__class__ is Value:
             s = s._data
         _deliver(v._node or v, s, buf, leaf_total)
+        if obs is not None:
+            obs(_trace.Seed(v._node or v, _trace.number(s)))
     nodes, waiting, strays = _discover(list(buf), targets)
     # Only nodes on a path to a target run.  When every leaf reached is a target (and
     # all targets are leaves), that is every node: no need to work it out.
@@ -339,6 +369,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
         if lone_root.__class__ is OutputNr:
             lone_root = lone_root.node
     anomaly = anomaly_mode.enabled
+    general = anomaly or obs is not None  # every node on the general path
     free = not keep_graph
     pop, buf_get, leaf_get, waiting_get = buf.pop, buf.get, leaf_total.get, waiting.get
     previous_mode = _grad_mode.enabled
@@ -347,14 +378,14 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     try:
         if lone_root is not None and lone_root.__class__ is Value and targets is not None \
                 and lone_root not in targets:
-            _leaf_hooks(lone_root, leaf_total[lone_root], graph)  # torch runs a lone root anyway
+            _leaf_hooks(lone_root, leaf_total[lone_root], graph, obs)  # torch runs a lone root anyway
         if leaf_total:  # outputs that are leaves: done now, unless a node also feeds them
             fed = {e for m in nodes for e in m._next if e.__class__ is Value}
             for leaf in [leaf for leaf in leaf_total if leaf not in fed]:
-                _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured)
+                _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured, obs)
         for n in nodes:
             g = pop(n, None)
-            if n._meta is None and g is not None and not anomaly:
+            if n._meta is None and g is not None and not general:
                 # The hot path: a built-in node with no hooks (custom nodes always have _meta).
                 if targets is not None:
                     if n in targets:
@@ -369,6 +400,10 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                     n._s0 = _FREED
                 edges = (n._e0, n._e1)
             else:
+                if obs is not None:
+                    _observed_step(n, g, buf, leaf_total, waiting, (graph, targets, accumulate, captured),
+                                   keep_graph, anomaly, needed, lone_root, obs)
+                    continue
                 grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root)
                 if grads is None:
                     continue  # not on a path to the requested inputs
@@ -399,10 +434,10 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
         n = None
     finally:
         if n is not None:  # a node raised: deliver what torch would have, then re-raise
-            _flush_ready_leaves(nodes, nodes.index(n), leaf_total, graph, targets, accumulate, captured)
+            _flush_ready_leaves(nodes, nodes.index(n), leaf_total, graph, targets, accumulate, captured, obs)
         _grad_mode.enabled = previous_mode
     for leaf, g in leaf_total.items():
-        _finish_leaf(leaf, g, graph, targets, accumulate, captured)
+        _finish_leaf(leaf, g, graph, targets, accumulate, captured, obs)
     return captured
 
 
@@ -496,33 +531,106 @@ def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_a
 
 
 def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict,
-              lone_root=None):
+              lone_root=None, obs=None):
     """Run one node on the general path: hooks, capture for ``grad()``, custom
-    Functions, create_graph, anomaly mode, a node that got no gradient.  Returns its
-    input gradients, or None if the node is not on a path to the requested inputs."""
+    Functions, create_graph, anomaly mode, a node that got no gradient, an observer.
+    Returns its input gradients, or None if the node is not on a path to the
+    requested inputs."""
     runs = needed is None or n in needed
     meta = n._meta
     if not runs:
         # torch does not run it; if grad() asked for its gradient (or it is the lone
         # root), the tensor hooks still see it (not the node's own pre-hooks).
         if meta is not None and (n is lone_root or _is_captured(n, targets)):
-            _node_prologue(n, g, False, targets, captured, graph)
+            _node_prologue(n, g, False, targets, captured, graph, obs)
         elif targets is not None and n in targets:
             captured[n] = g
         return None
+    saved = ()
+    if obs is not None:
+        saved = _trace.saved_numbers(n)
+        obs(_trace.NodeStart(n, _trace.number(g), saved))
     if meta is not None:
-        g = _node_prologue(n, g, True, targets, captured, graph)
+        g = _node_prologue(n, g, True, targets, captured, graph, obs)
     elif targets is not None and n in targets:
         captured[n] = g
     if anomaly:
         grads = _run_node_anomalous(n, g, graph, keep_graph)
     else:
         grads = _apply(n, g, graph, keep_graph)
+    if saved and not keep_graph and not _trace.saved_numbers(n):  # (only when observed) now freed
+        obs(_trace.Freed(n, _trace.freed_names(n)))
     if meta is not None and meta.posthooks:
         if needed is not None:  # torch computes no gradient for an input it will not use
             grads = [gi if _wanted(e, targets, needed) else None for e, gi in zip(n._next, grads)]
-        grads = _node_posthooks(n, grads, g, graph)
+        grads = _node_posthooks(n, grads, g, graph, obs)
     return grads
+
+
+def _observed_step(n, g, buf: dict, leaf_total: dict, waiting: dict, finish_args: tuple,
+                   keep_graph: bool, anomaly: bool, needed, lone_root, obs) -> None:
+    """The walk's step for node ``n`` while an observer watches: what the main loop
+    does (``_run_node``, then one delivery per edge), each thing reported as it
+    happens.  Under create_graph, the nodes that ``n``'s backward recorded (those
+    newer than a sequence number taken first, reachable from the gradients it made)
+    are reported too."""
+    graph, targets, _accumulate, captured = finish_args
+    newer_than = _value._next_seq() if graph else None
+    try:
+        grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root, obs)
+    except Exception as exc:
+        obs(_trace.Raised(n, type(exc).__name__, str(exc)))
+        raise
+    if grads is None:
+        return
+    made = [gi for gi in grads if gi.__class__ is Value]
+    number = _trace.number
+    for nr, (e, gi) in enumerate(zip(n._next, grads)):
+        if e is None:
+            continue
+        k = e.__class__
+        if k is Value:
+            if gi is not None:
+                obs(_trace.Deliver(n, e, nr, number(gi)))
+                old = leaf_total.get(e)
+                leaf_total[e] = gi if old is None else old + gi
+                if old is not None:
+                    made.append(leaf_total[e])
+                    obs(_trace.Sum(e, number(old), number(gi), number(leaf_total[e])))
+            left = waiting.get(e)
+            if left is not None:
+                if left == 1:
+                    _finish_leaf(e, leaf_total.pop(e, None), *finish_args, obs=obs)
+                waiting[e] = left - 1
+        elif gi is not None:
+            target = e.node if k is OutputNr else e
+            slot = buf.get(target)
+            old = slot[e.nr] if k is OutputNr and slot is not None else slot
+            obs(_trace.Deliver(n, target, nr, number(gi)))
+            _deliver(e, gi, buf, leaf_total)
+            if old is not None:
+                total = buf[target][e.nr] if k is OutputNr else buf[target]
+                made.append(total)
+                obs(_trace.Sum(target, number(old), number(gi), number(total)))
+    if newer_than is not None:
+        for node in _new_nodes(made, newer_than):
+            obs(_trace.NodeCreated(node, n))
+
+
+def _new_nodes(values: list, newer_than: int) -> list:
+    """The nodes behind ``values`` created after sequence number ``newer_than``,
+    oldest first (an explicit stack: no recursion)."""
+    found = {}
+    stack = [v._node for v in values if v.__class__ is Value and v._node is not None]
+    while stack:
+        node = stack.pop()
+        if node.__class__ is OutputNr:
+            node = node.node
+        if node in found or node._seq <= newer_than:
+            continue
+        found[node] = None
+        stack.extend(e for e in node._next if e is not None and e.__class__ is not Value)
+    return sorted(found, key=_by_newest)
 
 
 def _wanted(e, targets: set, needed: set) -> bool:
@@ -607,7 +715,7 @@ def _needed(nodes: list, targets: set, accumulate: bool) -> set:
     return needed
 
 
-def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
+def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool, obs=None):
     """Capture, tensor hooks and retain_grad for the outputs of node ``n``; then, if
     it runs, its pre-hooks.
 
@@ -627,7 +735,10 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
             captured[(n, nr) if multi else n] = grads[nr]
     for nr, fn in _by_output(meta.tensor_hooks):
         gi = grads[nr]
-        gi = _hook_result(fn(_as_hook_arg(gi)), gi)
+        r = fn(_as_hook_arg(gi))
+        if obs is not None:
+            obs(_trace.HookFired("tensor", n, fn, _trace.number(r)))
+        gi = _hook_result(r, gi)
         grads[nr] = gi._data if not graph and gi.__class__ is Value else gi
     if not runs:
         for nr in wanted:
@@ -651,6 +762,8 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool):
         outs = tuple(_as_hook_arg(x) for x in grads)
         for fn in list(meta.prehooks.values()):
             r = fn(outs)
+            if obs is not None:
+                obs(_trace.HookFired("pre", n, fn, _trace.number(r)))
             if r is not None:
                 outs = tuple(r)
         grads = [x if graph or x is None else x._data for x in outs]
@@ -669,40 +782,46 @@ def _by_output(tensor_hooks: dict) -> list:
     return hooks
 
 
-def _node_posthooks(n, grads, g, graph: bool):
+def _node_posthooks(n, grads, g, graph: bool, obs=None):
     ins = tuple(_as_hook_arg(x) for x in grads)
     outs = tuple(_as_hook_arg(x) for x in (g if g.__class__ is list else [g]))
     for fn in list(n._meta.posthooks.values()):
         r = fn(ins, outs)
+        if obs is not None:
+            obs(_trace.HookFired("post", n, fn, _trace.number(r)))
         if r is not None:
             ins = tuple(r)
     return [x if graph or x is None else x._data for x in ins]
 
 
-def _leaf_hooks(leaf: Value, g, graph: bool):
+def _leaf_hooks(leaf: Value, g, graph: bool, obs=None):
     """Run ``leaf``'s tensor hooks on its gradient ``g``; return the gradient after them."""
     hooks = leaf._x.get("hooks") if leaf._x is not None else None
     if hooks:
         for fn in list(hooks.values()):
-            g = _hook_result(fn(_as_hook_arg(g)), g)
+            r = fn(_as_hook_arg(g))
+            if obs is not None:
+                obs(_trace.HookFired("tensor", leaf, fn, _trace.number(r)))
+            g = _hook_result(r, g)
         if not graph and g.__class__ is Value:
             g = g._data
     return g
 
 
-def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict) -> None:
+def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, captured: dict, obs=None) -> None:
     """All of ``leaf``'s gradient has arrived (``g``; None if only missing gradients
     did): hooks, then capture or accumulate, then the post-accumulate hooks.  This is
     torch's AccumulateGrad node."""
     if targets is not None and leaf not in targets:
         return
-    g = _leaf_hooks(leaf, g, graph)
+    g = _leaf_hooks(leaf, g, graph, obs)
     if not accumulate:
         captured[leaf] = g
         return
     if g is not None:
         with _grad_lock:
             old = leaf._grad
+            before = None if old is None or obs is None else old._data  # (an in-place add changes it)
             if not graph:
                 if old is None:
                     leaf._grad = _constant(g)
@@ -716,10 +835,14 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
             else:
                 new = old + g  # out of place: the old .grad is left as it was
                 leaf._grad = new if new.__class__ is Value else _constant(new)
+        if obs is not None:
+            obs(_trace.Accumulate(leaf, before, leaf._grad._data))
     post = leaf._x.get("post") if leaf._x is not None else None
     if post:
         for fn in list(post.values()):
             r = fn(leaf)
+            if obs is not None:
+                obs(_trace.HookFired("post_accumulate", leaf, fn, _trace.number(r)))
             if r is not None and r is not leaf:
                 if r.__class__ is not Value:
                     raise TypeError(f"expected Value, but hook returned '{type(r).__name__}'")

@@ -29,14 +29,21 @@ install.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
+from . import autograd as _autograd
+from .captions import capped_note as _capped
+from .captions import describe as _describe
+from .captions import number_text as _num
+from . import events as _events
 from .value import AccumulateGrad, Value
 
 if TYPE_CHECKING:  # pragma: no cover - only for the type checker
     import graphviz
 
-__all__ = ["make_dot", "draw_dot", "render_svg", "set_renderer", "MAX_NODES"]
+__all__ = ["make_dot", "draw_dot", "render_svg", "set_renderer", "record_backward", "Trace", "MAX_NODES"]
 
 #: How many graph nodes a drawing shows before it sums up the rest.
 MAX_NODES = 300
@@ -236,11 +243,11 @@ def _saved(fn) -> list:
         except RuntimeError:  # freed: "Trying to backward through the graph a second time"
             return [("saved_tensors", FREED)]
     out = []
-    for name in getattr(fn, "_saved_names", ()):
+    for name in getattr(fn, "_saved_names", ()):  # shown as torch names them: _saved_self ...
         try:
-            out.append((name, getattr(fn, "_saved_" + name)))
+            out.append(("_saved_" + name, getattr(fn, "_saved_" + name)))
         except RuntimeError:
-            out.append((name, FREED))
+            out.append(("_saved_" + name, FREED))
     return out
 
 
@@ -263,10 +270,11 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
     outputs).  A leaf that requires grad is a blue box above its ``AccumulateGrad``,
     labelled with its name from ``params`` (``{name: Value}``), else its ``.name``,
     and its value.  Outputs are green (a leaf output stays blue, with a thick border).
+    A non-leaf Value named in ``params`` labels the edges that carry it.
     ``show_saved=True`` adds, per node, an orange box for each value it saved for
-    backward (white and dashed, labelled "freed", once a backward without
-    ``retain_graph`` has freed it).  Past ``max_nodes`` graph nodes the rest is summed
-    up in one "... N more nodes" box.
+    backward, named as torch's attributes are (``_saved_self``); white and dashed,
+    labelled "freed", once a backward without ``retain_graph`` has freed it.  Past
+    ``max_nodes`` graph nodes the rest is summed up in one "... N more nodes" box.
 
     >>> from engine import Value, grad
     >>> w = Value(3.0, requires_grad=True)
@@ -295,6 +303,9 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
     drawn_values = set()
     roots = [v.grad_fn for v in outs if v.grad_fn is not None]
     graph = _Graph(roots, max_nodes)
+    # A non-leaf named in params labels the edges that carry it to the nodes that use it.
+    edge_names = {(_key(v.grad_fn), v.output_nr): str(k) for k, v in (params or {}).items()
+                  if v.grad_fn is not None and not _is_leaf_node(v.grad_fn)}
 
     for v in outs:
         vid = f"v{id(v)}"
@@ -323,7 +334,11 @@ def make_dot(outputs: Outputs, params: Optional[Mapping[str, Value]] = None, sho
             if child is None:
                 continue
             if graph.is_shown(child):
-                dot.edge(_key(child), key)
+                carried = edge_names.get((_key(child), _nr))
+                if carried is None:
+                    dot.edge(_key(child), key)
+                else:
+                    dot.edge(_key(child), key, label=_escape(carried), **FONT)
             else:
                 if more is None:
                     more = _more(dot, graph.hidden)
@@ -382,7 +397,7 @@ def _operands(fn, saved: dict) -> list:
     name = fn.name()
 
     def constant(slot):
-        value = saved.get(slot, _UNKNOWN)
+        value = saved.get("_saved_" + slot, _UNKNOWN)
         return value if isinstance(value, (int, float)) else _UNKNOWN
 
     if name == "PowBackward0":  # a ** n
@@ -597,3 +612,310 @@ class _DotText:
     @staticmethod
     def nohtml(text: str) -> str:
         return text
+
+
+# ---------------------------------------------------------------------------------
+# record_backward: the real walk, step by step
+# ---------------------------------------------------------------------------------
+
+class Trace(Sequence):
+    """The events of the backward walks run inside one ``record_backward`` block, in
+    order (``engine.events`` defines them).  A read-only sequence."""
+
+    def __init__(self) -> None:
+        self._events: list = []
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __getitem__(self, i):
+        return self._events[i]
+
+    def __repr__(self) -> str:
+        return f"<Trace of {len(self._events)} events>"
+
+
+@contextmanager
+def record_backward() -> Iterator[Trace]:
+    """Record what every backward walk run by this thread inside the block does.
+
+    The walk itself reports each step (``engine.events``: a node starts, a gradient
+    is delivered or summed, a hook fires, a leaf's ``.grad`` is accumulated, saved
+    values are freed, create_graph records a node, a node raises).  Other threads'
+    walks are not recorded; outside the block nothing is, and nothing costs more.
+
+    >>> from engine import Value
+    >>> x = Value(3.0, requires_grad=True, name="x")
+    >>> y = x * x
+    >>> with record_backward() as trace:
+    ...     y.backward()
+    >>> [(type(e).__name__, getattr(e, "grad", None)) for e in trace][:4]
+    [('Seed', 1.0), ('NodeStart', 1.0), ('Freed', None), ('Deliver', 3.0)]
+    >>> trace[5]
+    Sum(target=Value(3.0, requires_grad=True), old=3.0, added=3.0, total=6.0)
+    """
+    trace = Trace()
+    append = trace._events.append
+    outer = _autograd.set_observer(None)
+    observer: Callable[[Any], None] = append
+    if outer is not None:  # a block inside another: both see the events
+        def both(event) -> None:
+            outer(event)
+            append(event)
+        observer = both
+    _autograd.set_observer(observer)
+    try:
+        yield trace
+    finally:
+        _autograd.set_observer(outer)
+
+
+# ---------------------------------------------------------------------------------
+# The player: one picture and one caption (English and Chinese) per step of a trace
+# ---------------------------------------------------------------------------------
+
+#: How many steps a player shows before it stops and says how many it left out.
+MAX_STEPS = 40
+
+CURRENT_COLOR = "gold"  # the node running in this step
+DONE_COLOR = "gainsboro"  # a node that has run
+ERROR_COLOR = "salmon"  # a node that raised
+NEW_COLOR = "palegreen"  # a node a create_graph backward recorded
+
+
+class Step:
+    """One step of a player: the events it covers and its caption in each language."""
+
+    def __init__(self, events: list, index: int):
+        self.events = events
+        self.index = index  # how many events came before it
+        self.caption = {"en": "", "zh": ""}
+
+
+def _group(trace) -> list:
+    """Cut a trace into steps: the seeds of a call; a node's run with what it sent,
+    summed, freed and recorded; a hook; a leaf's accumulation; an error."""
+    steps: list = []
+    current: list = []
+    for i, e in enumerate(trace):
+        kind = type(e)
+        joins = bool(current) and (
+            (kind is _events.Seed and type(current[0]) is _events.Seed)
+            or (kind in (_events.Deliver, _events.Sum, _events.Freed, _events.NodeCreated, _events.Raised)
+                and type(current[0]) is _events.NodeStart))
+        if joins:
+            current.append(e)
+            continue
+        current = [e]
+        steps.append(Step(current, i))
+    return steps
+
+
+class _Names:
+    """Display names: a leaf's ``.name`` (else leaf1, leaf2 ...); a node's ``name()``,
+    numbered (#1 oldest) when several of the picture's nodes share it."""
+
+    def __init__(self, nodes: list, leaves: list):
+        self.names: dict = {}
+        count: dict = {}
+        for n in nodes:
+            count[n.name()] = count.get(n.name(), 0) + 1
+        seen: dict = {}
+        for n in sorted(nodes, key=lambda n: n._seq):
+            base = n.name()
+            if count[base] > 1:
+                seen[base] = seen.get(base, 0) + 1
+                base = f"{base} #{seen[base]}"
+            self.names[n] = base
+        for k, leaf in enumerate(leaves, 1):
+            self.names[leaf] = leaf.name or f"leaf{k}"
+
+    def __call__(self, thing) -> str:
+        return self.names.get(thing, "?")
+
+
+class Player:
+    """A trace cut into steps, each with a caption (``step.caption["en"]``/``["zh"]``)
+    and a picture (``dot(i)``: the backward graph as it stands after step ``i``).
+
+    Past ``max_steps`` steps the rest are left out and ``note`` says how many.
+
+    >>> from engine import Value
+    >>> x = Value(3.0, requires_grad=True, name="x"); y = Value(4.0, requires_grad=True, name="y")
+    >>> with record_backward() as trace:
+    ...     (x * y).backward()
+    >>> p = Player(trace)
+    >>> p.steps[0].caption["en"]
+    'The walk starts: MulBackward0 gets the gradient 1.0.'
+    >>> for part in p.steps[1].caption["en"].split("; "):
+    ...     print(part)
+    MulBackward0 multiplies 1.0 by the saved other = 4.0 and sends 4.0 to x
+    it multiplies 1.0 by the saved self = 3.0 and sends 3.0 to y. Its saved values (self, other) are freed.
+    """
+
+    def __init__(self, trace, max_steps: int = MAX_STEPS):
+        max_steps = _max_nodes(max_steps)
+        steps = _group(trace)
+        self.total = len(steps)
+        self.steps = steps[:max_steps]
+        self.note = {"en": "", "zh": ""}
+        if self.total > max_steps:
+            self.note = _capped(self.total, max_steps)
+        events = [e for s in self.steps for e in s.events]
+        nodes: dict = {}
+        leaves: dict = {}
+
+        def see(thing) -> None:
+            if thing.__class__ is Value:
+                leaves.setdefault(thing, None)
+            elif thing is not None:
+                nodes.setdefault(thing, None)
+
+        for e in events:
+            for attr in ("node", "target", "leaf"):
+                see(getattr(e, attr, None))
+        self.created = {e.node: e for e in events if type(e) is _events.NodeCreated}
+        self.nodes = list(nodes)
+        self.leaves = list(leaves)
+        self.name = _Names(self.nodes, self.leaves)
+        for s in self.steps:
+            s.caption = _describe(s.events, self.name)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def dot(self, upto: int) -> graphviz.Digraph:
+        """The picture after step ``upto`` (0-based): the backward graph, gradients
+        flowing down its arrows; the current node highlighted."""
+        gv = _graphviz()
+        ids = {thing: f"n{i}" for i, thing in enumerate(self.nodes + self.leaves)}
+        state = self._state(upto)
+        dot = gv.Digraph(graph_attr=dict(rankdir="TB", nodesep="0.3", ranksep="0.45"),
+                         node_attr=dict(shape="box", style="filled", fillcolor=VALUE_COLOR, **FONT),
+                         edge_attr=dict(FONT))
+        widths = self._widths()
+        for thing in self.nodes + self.leaves:
+            lines = self._lines(thing, state)
+            attrs = dict(width=f"{widths[thing][0]:.2f}", height=f"{widths[thing][1]:.2f}", fixedsize="true")
+            if thing.__class__ is Value:
+                attrs["fillcolor"] = LEAF_COLOR
+            elif thing in state["raised"]:
+                attrs["fillcolor"] = ERROR_COLOR
+            elif thing is state["current"]:
+                attrs["fillcolor"] = CURRENT_COLOR
+            elif thing in state["ran"]:
+                attrs["fillcolor"] = DONE_COLOR
+            elif thing in self.created:
+                attrs["fillcolor"] = NEW_COLOR
+            if thing is state["current"]:
+                attrs["penwidth"] = "3"
+            if thing in state["freed"]:
+                attrs["style"] = "filled,dashed"
+            if thing in self.created and thing not in state["made"]:
+                attrs["style"] = "invis"
+            dot.node(ids[thing], _label(*lines), **attrs)
+        for n in self.nodes:
+            for nr, e in enumerate(n._next):
+                if e is None:
+                    continue
+                target = e.node if e.__class__ is _autograd.OutputNr else e
+                if target not in ids:
+                    continue
+                sent = state["sent"].get((n, nr))
+                # every edge has a label of the same width, so the layout does not move
+                attrs = {"label": _escape(("" if sent is None else _num(sent)).center(10))}
+                if sent is not None:
+                    attrs["fontcolor"] = "firebrick"
+                    attrs["color"] = "firebrick"
+                    attrs["penwidth"] = "2"
+                hidden = (n in self.created and n not in state["made"]) or (
+                    target in self.created and target not in state["made"])
+                if hidden:
+                    attrs["style"] = "invis"
+                dot.edge(ids[n], ids[target], **attrs)
+        return dot
+
+    def export(self, lang: str = "en") -> list:
+        """``[{"dot": DOT source, "caption": text}, ...]``, one per step: what a page
+        script needs to draw the player itself (with @viz-js/viz, in the browser)."""
+        if lang not in ("en", "zh"):
+            raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+        return [{"dot": self.dot(i).source, "caption": s.caption[lang]} for i, s in enumerate(self.steps)]
+
+    def _state(self, upto: int) -> dict:
+        state: dict = {"current": None, "ran": set(), "freed": set(), "raised": set(), "made": set(),
+                       "sent": {}, "held": {}, "grad": {}, "hooked": {}}
+        for k, s in enumerate(self.steps[: upto + 1]):
+            for e in s.events:
+                kind = type(e)
+                if kind is _events.Seed:
+                    if e is s.events[0]:  # a new walk: a fresh picture of gradients in flight
+                        for key in ("ran", "sent", "held"):
+                            state[key].clear()
+                    state["held"][e.target] = e.grad
+                elif kind is _events.NodeStart:
+                    state["ran"].add(e.node)
+                    state["held"][e.node] = e.grad
+                    if k == upto:
+                        state["current"] = e.node
+                    state["freed"].discard(e.node)
+                elif kind is _events.Deliver:
+                    state["sent"][(e.node, e.input_nr)] = e.grad
+                    state["held"].setdefault(e.target, e.grad)  # (a Sum event follows if it held one)
+                elif kind is _events.Sum:
+                    state["held"][e.target] = e.total
+                elif kind is _events.Freed:
+                    state["freed"].add(e.node)
+                elif kind is _events.NodeCreated:
+                    state["made"].add(e.node)
+                elif kind is _events.Accumulate:
+                    state["grad"][e.leaf] = e.new
+                    state["held"].pop(e.leaf, None)
+                    if k == upto:
+                        state["current"] = e.leaf
+                elif kind is _events.HookFired:
+                    state["hooked"][e.target] = e
+                    if k == upto:
+                        state["current"] = e.target
+                elif kind is _events.Raised:
+                    state["raised"].add(e.node)
+        return state
+
+    def _lines(self, thing, state) -> list:
+        name = self.name(thing)
+        if thing.__class__ is Value:
+            lines = [f"{name} = {_num(thing._data)}"]
+            if thing in state["held"]:
+                lines.append(f"arrived: {_num(state['held'][thing])}")
+            grad = state["grad"].get(thing, "unset")
+            lines.append(f".grad: {_num(grad) if grad != 'unset' else '...'}")
+        else:
+            lines = [name]
+            if thing in state["held"]:
+                lines.append(f"grad in: {_num(state['held'][thing])}")
+            if thing in state["freed"]:
+                lines.append("saved: FREED")
+            elif thing in state["raised"]:
+                lines.append("RuntimeError")
+            else:
+                saved = next((e.saved for s in self.steps for e in s.events
+                              if type(e) is _events.NodeStart and e.node is thing and e.saved), ())
+                if saved:
+                    lines.append("saved " + ", ".join(f"{k}={_num(v)}" for k, v in saved))
+        hook = state["hooked"].get(thing)
+        if hook is not None:
+            lines.append(f"hook ({hook.kind}) fired")
+        return lines
+
+    def _widths(self) -> dict:
+        """Each box's size, the largest over all steps, so the layout stays put."""
+        if not hasattr(self, "_sizes"):
+            sizes: dict = {}
+            for i in range(len(self.steps)):
+                state = self._state(i)
+                for thing in self.nodes + self.leaves:
+                    lines = self._lines(thing, state)
+                    w, h = sizes.get(thing, (0, 0))
+                    sizes[thing] = (max(w, max(len(line) for line in lines)), max(h, len(lines)))
+            self._sizes = {t: (0.3 + 0.115 * w, 0.15 + 0.24 * h) for t, (w, h) in sizes.items()}
+        return self._sizes
