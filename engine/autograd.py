@@ -574,7 +574,7 @@ def _observed_step(n, g, buf: dict, leaf_total: dict, waiting: dict, finish_args
     happens.  Under create_graph, the nodes that ``n``'s backward recorded (those
     newer than a sequence number taken first, reachable from the gradients it made)
     are reported too."""
-    graph, targets, _accumulate, captured = finish_args
+    graph, targets, accumulate, captured = finish_args
     newer_than = _value._next_seq() if graph else None
     try:
         grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root, obs)
@@ -600,7 +600,7 @@ def _observed_step(n, g, buf: dict, leaf_total: dict, waiting: dict, finish_args
             left = waiting.get(e)
             if left is not None:
                 if left == 1:
-                    _finish_leaf(e, leaf_total.pop(e, None), *finish_args, obs=obs)
+                    _finish_leaf(e, leaf_total.pop(e, None), graph, targets, accumulate, captured, obs)
                 waiting[e] = left - 1
         elif gi is not None:
             target = e.node if k is OutputNr else e
