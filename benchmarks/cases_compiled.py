@@ -20,28 +20,16 @@ import os
 import random
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the engine of this checkout
+sys.path.insert(0, HERE)
 
-import engine
+import engine  # noqa: E402  (after the path set-up above)
+from cases_core import make_moons  # noqa: E402  (the eager MLP case's data, the same points)
 
 SIZES = [2, 16, 16, 1]
 SAMPLES = 10 if os.environ.get("TWICEGRAD_BENCH_QUICK") == "1" else 100  # bench.py --quick: small
 LEARNING_RATE = 0.05
-
-
-def make_moons(n: int, seed: int = 1):
-    """bench.py's data: two noisy half-moons, labels -1 and 1."""
-    rnd = random.Random(seed)
-    X, y = [], []
-    for i in range(n):
-        t = math.pi * rnd.random()
-        if i % 2:
-            X.append((math.cos(t) + rnd.gauss(0, 0.1), math.sin(t) + rnd.gauss(0, 0.1)))
-            y.append(1)
-        else:
-            X.append((1 - math.cos(t) + rnd.gauss(0, 0.1), 0.5 - math.sin(t) + rnd.gauss(0, 0.1)))
-            y.append(-1)
-    return X, y
 
 
 def initial_weights():
