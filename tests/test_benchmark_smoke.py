@@ -51,7 +51,7 @@ def test_backends_agree_with_their_reference(quick):
             assert entry["agrees"] is True, (name, b)
             assert len(entry["check"]) == len(ref["check"]) > 0
             for got, want in zip(entry["check"], ref["check"]):
-                assert math.isclose(got, want, rel_tol=1e-9), (name, b, got, want)
+                assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12), (name, b, got, want)
 
 
 def test_peers_ran_where_they_can_and_failed_where_they_cannot(quick):
