@@ -90,6 +90,29 @@ def module_markers(path: Path) -> set[str]:
     return _MODULE_MARKERS[path]
 
 
+_IMPORTS_TORCH = re.compile(r"^(?:>>> )?\s*(?:import torch\b|from torch\b)", re.M)
+_TORCH_PAGES: dict[str, bool] = {}
+
+
+def page_needs_torch(path) -> bool:
+    """Whether a docs page's own (twicegrad) code imports torch, to compare with it in
+    the snippet itself (build-it-yourself does): then every example of the page needs
+    torch, since later examples use the names that code defined."""
+    key = str(path)
+    if key not in _TORCH_PAGES:
+        import sys
+
+        hooks = str(Path(__file__).resolve().parents[1] / "docs" / "hooks")
+        if hooks not in sys.path:
+            sys.path.append(hooks)  # appended: never shadows an installed module
+        import mdblocks
+
+        text = Path(key).read_text(encoding="utf-8")
+        _TORCH_PAGES[key] = any(mdblocks.namespace_of(b) == "engine" and _IMPORTS_TORCH.search(b.source)
+                                for b in mdblocks.iter_blocks(text))
+    return _TORCH_PAGES[key]
+
+
 def item_markers(item) -> set[str]:
     marks = set()
     path = Path(str(item.path))
@@ -105,6 +128,8 @@ def item_markers(item) -> set[str]:
     example = getattr(item, "example", None)  # a docs example, collected by Sybil
     if example is not None and (example.region.lexemes or {}).get("namespace") == "torch":
         marks.add("torch")  # (its page's other examples never see its names: a namespace of its own)
+    if example is not None and page_needs_torch(example.document.path):
+        marks.add("torch")
     return marks
 
 

@@ -55,3 +55,18 @@ def test_each_marker_selects_its_tests(tmp_path):
     assert imported
     browser_ids, _ = collect(tmp_path, "browser and slow")
     assert browser_ids == {"tests/test_runner_browser.py::test_b", "tests/test_site_like.py::test_s"}
+
+
+def test_the_fast_loop_never_imports_torch(tmp_path):
+    """``./scripts/test.sh --quick``'s selection, run for real: it passes, and torch is
+    not in sys.modules at its end (a docs page whose own code imports torch, or a test
+    that runs the oracle inside, must carry the torch marker)."""
+    (tmp_path / "torch_check.py").write_text(
+        "import sys\n\n\ndef pytest_sessionfinish(session):\n"
+        "    print('\\ntorch imported:', 'torch' in sys.modules)\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:hypothesispytest",
+                        "-p", "torch_check", "-m", "not torch and not slow and not browser"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "torch imported: False" in p.stdout, p.stdout[-3000:]
