@@ -48,13 +48,15 @@ def _pages() -> list[tuple[Path, str]]:
     for md in sorted(DOCS.rglob("*.md")):
         if "hooks" in md.parts:
             continue
-        if any(_runnable(b) for b in mdblocks.iter_blocks(md.read_text(encoding="utf-8"))):
+        if _runnable_blocks(md):
             out.append((md, page_url(md, "zh" if md.name.endswith(".zh.md") else None)))
     return out
 
 
-def _runnable(block: mdblocks.Block) -> bool:
-    return block.language in ("pycon", "python") and mdblocks.namespace_of(block) == "engine"
+def _runnable_blocks(md: Path) -> list[mdblocks.Block]:
+    """The blocks the page's Run buttons run (mdblocks.browser_runnable: the engine blocks
+    that need neither torch nor processes, nor a name such a block bound)."""
+    return mdblocks.browser_runnable(mdblocks.iter_blocks(md.read_text(encoding="utf-8")))
 
 
 def normalise(text: str, keep_ellipsis: bool = False) -> list[str]:
@@ -105,9 +107,7 @@ def same_transcript(shown: str, page: str) -> bool:
 @pytest.mark.parametrize("md", [md for md, _ in _pages()], ids=lambda md: md.relative_to(DOCS).as_posix())
 def test_session_transcripts_equal_the_page(md):
     session = runner_session.Session()
-    for block in mdblocks.iter_blocks(md.read_text(encoding="utf-8")):
-        if not _runnable(block):
-            continue
+    for block in _runnable_blocks(md):  # the static blocks never run, as in the browser
         where = f"{md.name}:{block.line}"
         if block.language == "pycon":
             parts = session.run_examples(runner_session.split_transcript(block.source), where)
@@ -229,7 +229,7 @@ def test_hook_marks_exactly_the_engine_blocks(site):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for md, path in _pages():
         text = md.read_text(encoding="utf-8")
-        want = sum(1 for b in mdblocks.iter_blocks(text) if _runnable(b))
+        want = len(_runnable_blocks(md))
         exercises = sum(1 for b in mdblocks.iter_blocks(text) if b.language == "exercise")
         built = (out / path.strip("/") / "index.html").read_text(encoding="utf-8")
         assert built.count('data-tg="run"') == want, path

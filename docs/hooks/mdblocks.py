@@ -188,3 +188,70 @@ def replace_blocks(text: str, language: str, render) -> str:
         pos = block.end
     out.append(text[pos:])
     return "".join(out)
+
+
+# ---------------------------------------------------------------------------------
+# Which engine blocks can run in the browser (the Run buttons, in Pyodide)
+# ---------------------------------------------------------------------------------
+
+#: What Pyodide does not have: PyTorch, and processes.
+_NOT_IN_THE_BROWSER = re.compile(r"\b(?:torch|subprocess)\b")
+
+
+def code_of(block: Block) -> str:
+    """The Python a block runs: a ``pycon`` block's ``>>>``/``...`` lines, unprompted."""
+    if block.language != "pycon":
+        return block.source
+    lines = []
+    for line in block.source.splitlines():
+        if line.startswith((">>> ", "... ")) or line in (">>>", "..."):
+            lines.append(line[4:])
+    return "\n".join(lines) + "\n"
+
+
+def _names(code: str) -> tuple[set[str], set[str]]:
+    """(names the code binds at its top level, every name it mentions)."""
+    import ast
+
+    mentioned = set(re.findall(r"[A-Za-z_]\w*", code))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return mentioned, mentioned  # unreadable: assume it binds whatever it mentions
+    bound = set()
+    todo = list(tree.body)
+    while todo:  # the module's own names: not a function's locals, not a class's attributes
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        todo.extend(ast.iter_child_nodes(node))
+    return bound, mentioned
+
+
+def browser_runnable(blocks: list[Block]) -> list[Block]:
+    """The page's engine blocks that can run in the browser, in page order.
+
+    A block cannot if its code needs what Pyodide lacks (torch, subprocess), or
+    mentions a name that such a block bound (a helper defined with torch, a Value a
+    torch comparison made): those stay static, as PyTorch tabs are.  The runner marks
+    only the others, and the tests check that each of them still prints what the page
+    prints when the static ones never ran.
+    """
+    out, tainted = [], set()
+    for block in blocks:
+        if block.language not in ("pycon", "python") or namespace_of(block) != "engine":
+            continue
+        code = code_of(block)
+        bound, mentioned = _names(code)
+        if _NOT_IN_THE_BROWSER.search(code) or mentioned & tainted:
+            tainted |= bound
+        else:
+            out.append(block)
+    return out

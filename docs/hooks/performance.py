@@ -289,11 +289,12 @@ def chart(data, lang: str = "en", workloads: str | None = None, exclude: str | N
             y += bar
         y += gap
     parts.append(f'<line x1="{x(1.0):.1f}" y1="20" x2="{x(1.0):.1f}" y2="{y - gap + 3}" stroke="#888" stroke-dasharray="3,3"/>')
+    per_row = (width + 50) // 150  # the legend wraps: every name stays inside the chart
     for k, b in enumerate(names):
-        lx = left + k * 120
-        parts.append(f'<rect x="{lx}" y="{y + 6}" width="12" height="12" fill="{COLOURS.get(b, "#7b1fa2")}"/>')
-        parts.append(f'<text x="{lx + 16}" y="{y + 17}" font-size="12">{html.escape(b)}</text>')
-    h, w = y + 26, left + width + 50
+        lx, ly = left + (k % per_row) * 150, y + 20 * (k // per_row)
+        parts.append(f'<rect x="{lx}" y="{ly + 6}" width="12" height="12" fill="{COLOURS.get(b, "#7b1fa2")}"/>')
+        parts.append(f'<text x="{lx + 16}" y="{ly + 17}" font-size="12">{html.escape(b)}</text>')
+    h, w = y + 26 + 20 * ((len(names) - 1) // per_row), left + width + 50
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
             f'role="img" aria-label="benchmark chart" font-family="sans-serif">' + "".join(parts) + "</svg>")
 

@@ -4,7 +4,8 @@ At build time (and under ``mkdocs serve``) this hook
 
 - marks every code block of the page's Markdown that runs on the engine (a
   ``pycon``/``python`` block outside a "PyTorch"/"micrograd" tab:
-  mdblocks.namespace_of) with ``data-tg="run"``, so that
+  mdblocks.namespace_of) and can run in the browser (mdblocks.browser_runnable: it
+  needs neither torch nor processes) with ``data-tg="run"``, so that
   docs/assets/javascripts/runner.js gives them Run and Reset buttons (it runs first
   among the hooks: the code other hooks generate, such as engine source listings, is
   not marked; the runner finds the code under a drawn graph by its place after the
@@ -111,10 +112,12 @@ def on_page_markdown(markdown, page, config, files):
     lang = _language(page)
     out = []
     pos = 0
-    for block in mdblocks.iter_blocks(markdown):
+    blocks = mdblocks.iter_blocks(markdown)
+    runnable = {b.start for b in mdblocks.browser_runnable(blocks)}
+    for block in blocks:
         if block.language == "exercise":
             lines = _render_exercise(block, page, lang)
-        elif block.language in ("pycon", "python") and mdblocks.namespace_of(block) == "engine":
+        elif block.start in runnable:
             lines = _fence(block.language, "run", "", block.source, block.attrs.get("title", ""))
         else:
             continue
