@@ -575,12 +575,15 @@ class _DotDigraph:
     """What make_dot/draw_dot use of ``graphviz.Digraph``, writing the same DOT text."""
 
     def __init__(self, node_attr: Optional[Mapping[str, Any]] = None,
-                 graph_attr: Optional[Mapping[str, Any]] = None):
+                 graph_attr: Optional[Mapping[str, Any]] = None,
+                 edge_attr: Optional[Mapping[str, Any]] = None):
         self.body = []
         if graph_attr:
             self.body.append(f"\tgraph [{_attrs(graph_attr)}]")
         if node_attr:
             self.body.append(f"\tnode [{_attrs(node_attr)}]")
+        if edge_attr:
+            self.body.append(f"\tedge [{_attrs(edge_attr)}]")
 
     def node(self, name: str, label: Optional[str] = None, **attrs: Any) -> None:
         self.body.append(f"\t{_quote(name)} [{_attrs(dict(label=label, **attrs))}]")

@@ -158,9 +158,13 @@ import engine.viz as viz
 w = Value(3.0, requires_grad=True, name="w")
 loss = (w * w).sin() + w.exp()
 dl, = grad(loss, w, create_graph=True)
+with viz.record_backward() as trace:
+    (w * w * 2.0).backward()
+player = viz.Player(trace)
 def drawings():
     return [viz.make_dot(dl, params={"w": w}, show_saved=True).source,
-            viz.draw_dot(loss, params={"loss": loss}).source]
+            viz.draw_dot(loss, params={"loss": loss}).source,
+            player.dot(len(player) - 1).source]            # a player's frame, as the page's seam draws it
 with_graphviz = drawings()
 sys.modules["graphviz"] = None          # import graphviz now fails
 try:
