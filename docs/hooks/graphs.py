@@ -194,18 +194,7 @@ def on_page_markdown(markdown, page, config, files):
         kind = "forward" if "draw_dot(" in block.source else "backward"
         figure += legend_html(kind, lang, saved="show_saved=True" in block.source) + "\n</figure>"
         _PENDING[token] = figure
-        code = block.source.rstrip("\n")
-        return "\n".join([
-            "",
-            token,
-            "",
-            f'??? example "{CODE_TITLE[lang]}"',
-            "",
-            "    ```python",
-            *("    " + line if line else "" for line in code.split("\n")),
-            "    ```",
-            "",
-        ])
+        return mdblocks.placeholder_then_code(token, CODE_TITLE[lang], block.source)
 
     return mdblocks.replace_blocks(markdown, "graph", render)
 

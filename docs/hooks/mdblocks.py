@@ -255,3 +255,20 @@ def browser_runnable(blocks: list[Block]) -> list[Block]:
         else:
             out.append(block)
     return out
+
+
+def placeholder_then_code(token: str, title: str, source: str) -> str:
+    """Markdown for a drawn block: the figure's placeholder ``token`` (swapped for the
+    figure's HTML after rendering) and, under it, the block's code in a collapsed box."""
+    code = source.rstrip("\n")
+    return "\n".join([
+        "",
+        token,
+        "",
+        f'??? example "{title}"',
+        "",
+        "    ```python",
+        *("    " + line if line else "" for line in code.split("\n")),
+        "    ```",
+        "",
+    ])

@@ -156,18 +156,7 @@ def on_page_markdown(markdown, page, config, files):
         _COUNTER[0] += 1
         token = f"TGPLAYERPLACEHOLDER{_COUNTER[0]:05d}X"
         _PENDING[token] = figure_html(player_id, block.source, frames, note, lang, block.attrs.get("caption", ""))
-        code = block.source.rstrip("\n")
-        return "\n".join([
-            "",
-            token,
-            "",
-            f'??? example "{CODE_TITLE_PLAYER[lang]}"',
-            "",
-            "    ```python",
-            *("    " + line if line else "" for line in code.split("\n")),
-            "    ```",
-            "",
-        ])
+        return mdblocks.placeholder_then_code(token, CODE_TITLE_PLAYER[lang], block.source)
 
     return mdblocks.replace_blocks(markdown, "player", render)
 
