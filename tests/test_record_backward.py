@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine import Function, Value
+from test_exact_random_programs import OPS as RANDOM_PROGRAM_OPS  # tests/, beside this file
 from engine.events import Accumulate, Deliver, Freed, NodeCreated, NodeStart, Raised, Seed, Sum
 from engine.viz import record_backward
 
@@ -330,16 +331,8 @@ def test_hooks_are_flagged():
 # Random programs
 # ---------------------------------------------------------------------------------
 
-OPS = {
-    "mul": lambda a, b: a * b,
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b * 0.5,
-    "tanh": lambda a, b: (a * 0.7).tanh(),
-    "sin": lambda a, b: a.sin() * b,
-    "exp": lambda a, b: (a * 0.3).exp(),
-    "div": lambda a, b: a / (b * b + 1.0),
-    "square": lambda a, b: a ** 2,
-}
+# A subset of the parity tests' random-program ops (tests/test_exact_random_programs.py).
+OPS = {name: RANDOM_PROGRAM_OPS[name] for name in ("mul", "add", "sub", "tanh", "sin", "exp", "div", "square")}
 
 programs = st.tuples(
     st.lists(st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3)), min_size=3, max_size=3),
