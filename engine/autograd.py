@@ -50,7 +50,7 @@ __all__ = ["backward", "grad"]
 Values = Union[Value, Sequence[Value]]
 Seeds = Union[float, int, Value, Sequence[Union[float, int, Value, None]], None]
 
-_by_newest = attrgetter("_seq")
+_by_newest = attrgetter("_creation_nr")
 
 
 class _AnomalyMode:
@@ -71,7 +71,7 @@ def record_creation(node) -> None:
     stack = traceback.extract_stack()
     while stack and os.path.dirname(os.path.abspath(stack[-1].filename)) == _ENGINE_DIR:
         stack.pop()
-    meta = _value._meta(node)
+    meta = _value.extras_of(node)
     meta.trace = stack
     meta.parent = anomaly_mode.running
 
@@ -191,7 +191,7 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
     seeds = _seeds(grad_outputs, outs)
     _check_outputs(outs)
     for v in ins:
-        if not v._rg:
+        if not v._requires_grad:
             raise RuntimeError("One of the differentiated Values does not require grad")
     if retain_graph is None:
         retain_graph = create_graph
@@ -267,7 +267,7 @@ def _seeds(given, outputs: list) -> list:
 
 def _check_outputs(outputs: list) -> None:
     for i, v in enumerate(outputs):
-        if not v._rg:
+        if not v._requires_grad:
             raise RuntimeError(f"element {i} of values does not require grad and does not have a grad_fn")
 
 
@@ -378,27 +378,27 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     try:
         if lone_root is not None and lone_root.__class__ is Value and targets is not None \
                 and lone_root not in targets:
-            _leaf_hooks(lone_root, leaf_total[lone_root], graph, obs)  # torch runs a lone root anyway
+            _run_leaf_hooks(lone_root, leaf_total[lone_root], graph, obs)  # torch runs a lone root anyway
         if leaf_total:  # outputs that are leaves: done now, unless a node also feeds them
-            fed = {e for m in nodes for e in m._next if e.__class__ is Value}
+            fed = {e for m in nodes for e in m._inputs if e.__class__ is Value}
             for leaf in [leaf for leaf in leaf_total if leaf not in fed]:
                 _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured, obs)
         for n in nodes:
             g = pop(n, None)
-            if n._meta is None and g is not None and not general:
-                # The hot path: a built-in node with no hooks (custom nodes always have _meta).
+            if n._extras is None and g is not None and not general:
+                # The hot path: a built-in node with no hooks (custom nodes always have _extras).
                 if targets is not None:
                     if n in targets:
                         captured[n] = g
                     if needed is not None and n not in needed:
                         continue  # not on a path to the requested inputs
-                s0 = n._s0
+                s0 = n._saved0
                 if s0 is _FREED:
                     raise RuntimeError(FREED_MESSAGE)
-                grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._s1)
+                grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._saved1)
                 if free and s0 is not None:
-                    n._s0 = _FREED
-                edges = (n._e0, n._e1)
+                    n._saved0 = _FREED
+                edges = (n._input0, n._input1)
             else:
                 if obs is not None:
                     _observed_step(n, g, buf, leaf_total, waiting, (graph, targets, accumulate, captured),
@@ -407,7 +407,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                 grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root)
                 if grads is None:
                     continue  # not on a path to the requested inputs
-                edges = n._next
+                edges = n._inputs
             # Two edge slots, one gradient per input: a unary node returns one gradient and
             # its second slot is None, so zip stops after the first on purpose.  (Not
             # zip(strict=False): keyword arguments make zip measurably slower per node.)
@@ -465,7 +465,7 @@ def _discover(roots: list, targets: Optional[set] = None):
         if e is None:
             return
         if e.__class__ is Value:
-            if e._x is not None:
+            if e._leaf_hooks is not None:
                 waiting[e] = 0
             if targets is not None and e not in targets:
                 strays.append(e)
@@ -480,18 +480,18 @@ def _discover(roots: list, targets: Optional[set] = None):
     user_code = False
     while stack:
         n = pop()
-        meta = n._meta
+        meta = n._extras
         if meta is not None:
             if n._runs_user_code or meta.prehooks or meta.posthooks or meta.tensor_hooks:
                 user_code = True
-            for e in n._next:
+            for e in n._inputs:
                 visit(e)
             continue
         # A built-in node: its two edge slots, unrolled (this loop is hot).
-        e = n._e0
+        e = n._input0
         if e is not None:
             if e.__class__ is Value:
-                if e._x is not None or look_at_leaves:
+                if e._leaf_hooks is not None or look_at_leaves:
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
@@ -499,10 +499,10 @@ def _discover(roots: list, targets: Optional[set] = None):
                 add(e)
                 push(e)
                 keep(e)
-        e = n._e1
+        e = n._input1
         if e is not None:
             if e.__class__ is Value:
-                if e._x is not None or look_at_leaves:
+                if e._leaf_hooks is not None or look_at_leaves:
                     visit(e)
             elif e.__class__ is OutputNr:
                 visit(e)
@@ -514,7 +514,7 @@ def _discover(roots: list, targets: Optional[set] = None):
         waiting.clear()
         count = waiting.get
         for n in nodes:
-            for e in n._next:
+            for e in n._inputs:
                 if e.__class__ is Value:
                     waiting[e] = count(e, 0) + 1
     nodes.sort(key=_by_newest, reverse=True)
@@ -524,7 +524,7 @@ def _discover(roots: list, targets: Optional[set] = None):
 def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_args) -> None:
     """After node ``nodes[failed_at]`` raised: finish the leaves whose every edge had
     delivered (torch would already have accumulated them), keep the others out."""
-    pending = {e for n in nodes[failed_at:] for e in n._next if e.__class__ is Value}
+    pending = {e for n in nodes[failed_at:] for e in n._inputs if e.__class__ is Value}
     for leaf in [leaf for leaf in leaf_total if leaf not in pending]:
         _finish_leaf(leaf, leaf_total.pop(leaf), *finish_args)
     leaf_total.clear()
@@ -537,7 +537,7 @@ def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, neede
     Returns its input gradients, or None if the node is not on a path to the
     requested inputs."""
     runs = needed is None or n in needed
-    meta = n._meta
+    meta = n._extras
     if not runs:
         # torch does not run it; if grad() asked for its gradient (or it is the lone
         # root), the tensor hooks still see it (not the node's own pre-hooks).
@@ -562,7 +562,7 @@ def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, neede
         obs(_trace.Freed(n, _trace.freed_names(n)))
     if meta is not None and meta.posthooks:
         if needed is not None:  # torch computes no gradient for an input it will not use
-            grads = [gi if _wanted(e, targets, needed) else None for e, gi in zip(n._next, grads)]
+            grads = [gi if _wanted(e, targets, needed) else None for e, gi in zip(n._inputs, grads)]
         grads = _node_posthooks(n, grads, g, graph, obs)
     return grads
 
@@ -585,7 +585,7 @@ def _observed_step(n, g, buf: dict, leaf_total: dict, waiting: dict, finish_args
         return
     made = [gi for gi in grads if gi.__class__ is Value]
     number = _trace.number
-    for nr, (e, gi) in enumerate(zip(n._next, grads)):
+    for nr, (e, gi) in enumerate(zip(n._inputs, grads)):
         if e is None:
             continue
         k = e.__class__
@@ -626,10 +626,10 @@ def _new_nodes(values: list, newer_than: int) -> list:
         node = stack.pop()
         if node.__class__ is OutputNr:
             node = node.node
-        if node in found or node._seq <= newer_than:
+        if node in found or node._creation_nr <= newer_than:
             continue
         found[node] = None
-        stack.extend(e for e in node._next if e is not None and e.__class__ is not Value)
+        stack.extend(e for e in node._inputs if e is not None and e.__class__ is not Value)
     return sorted(found, key=_by_newest)
 
 
@@ -659,15 +659,15 @@ def _apply(n, g, graph: bool, keep_graph: bool):
     frees, and passes no gradient on, as torch's nodes do."""
     if n._custom:
         return n._run(g, graph, keep_graph)
-    s0 = n._s0
+    s0 = n._saved0
     if s0 is _FREED:
         raise RuntimeError(FREED_MESSAGE)
     if g is None:
-        grads = (None,) * len(n._next)
+        grads = (None,) * len(n._inputs)
     else:
-        grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._s1)
+        grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._saved1)
     if not keep_graph and s0 is not None:
-        n._s0 = _FREED
+        n._saved0 = _FREED
     return grads
 
 
@@ -699,7 +699,7 @@ def _needed(nodes: list, targets: set, accumulate: bool) -> set:
             elif t.__class__ is not Value:
                 needed.add(t)
     for n in reversed(nodes):  # oldest first: a node's inputs are decided before it
-        for e in (n._e0, n._e1) if n._meta is None else n._next:
+        for e in (n._input0, n._input1) if n._extras is None else n._inputs:
             if e is None:
                 continue
             k = e.__class__
@@ -724,7 +724,7 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool, obs=N
     anyway, after them if not (torch's rule).  ``retain_grad`` stores it after all
     hooks.  A missing gradient (None) is shown to the hooks as None, as torch does.
     """
-    meta = n._meta
+    meta = n._extras
     multi = g.__class__ is list or (g is None and getattr(n, "_n_outputs", 1) > 1)
     grads = (g if g is not None else [None] * n._n_outputs) if multi else [g]
     wanted = ()
@@ -751,7 +751,7 @@ def _node_prologue(n, g, runs: bool, targets, captured: dict, graph: bool, obs=N
                 if graph:
                     if v._grad is not None:
                         v._grad = v._grad + gi
-                    elif gi.__class__ is Value and gi._rg:  # torch stores grad.clone()
+                    elif gi.__class__ is Value and gi._requires_grad:  # torch stores grad.clone()
                         v._grad = _value._unary(_value.CloneBackward0, gi._data, gi, None)
                     else:
                         v._grad = _as_hook_arg(gi)
@@ -785,7 +785,7 @@ def _by_output(tensor_hooks: dict) -> list:
 def _node_posthooks(n, grads, g, graph: bool, obs=None):
     ins = tuple(_as_hook_arg(x) for x in grads)
     outs = tuple(_as_hook_arg(x) for x in (g if g.__class__ is list else [g]))
-    for fn in list(n._meta.posthooks.values()):
+    for fn in list(n._extras.posthooks.values()):
         r = fn(ins, outs)
         if obs is not None:
             obs(_trace.HookFired("post", n, fn, _trace.number(r)))
@@ -794,9 +794,9 @@ def _node_posthooks(n, grads, g, graph: bool, obs=None):
     return [x if graph or x is None else x._data for x in ins]
 
 
-def _leaf_hooks(leaf: Value, g, graph: bool, obs=None):
+def _run_leaf_hooks(leaf: Value, g, graph: bool, obs=None):
     """Run ``leaf``'s tensor hooks on its gradient ``g``; return the gradient after them."""
-    hooks = leaf._x.get("hooks") if leaf._x is not None else None
+    hooks = leaf._leaf_hooks.get("hooks") if leaf._leaf_hooks is not None else None
     if hooks:
         for fn in list(hooks.values()):
             r = fn(_as_hook_arg(g))
@@ -814,7 +814,7 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
     torch's AccumulateGrad node."""
     if targets is not None and leaf not in targets:
         return
-    g = _leaf_hooks(leaf, g, graph, obs)
+    g = _run_leaf_hooks(leaf, g, graph, obs)
     if not accumulate:
         captured[leaf] = g
         return
@@ -828,7 +828,7 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
                 else:
                     old._data += g  # in place: the same .grad object, as in torch
             elif old is None:
-                if g.__class__ is Value and g._rg:
+                if g.__class__ is Value and g._requires_grad:
                     leaf._grad = _value._binary(_value.CopyBackwards, g._data, _value._NO_GRAPH, g, None, None)
                 else:
                     leaf._grad = _constant(g)
@@ -837,7 +837,7 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
                 leaf._grad = new if new.__class__ is Value else _constant(new)
         if obs is not None:
             obs(_trace.Accumulate(leaf, before, leaf._grad._data))
-    post = leaf._x.get("post") if leaf._x is not None else None
+    post = leaf._leaf_hooks.get("post") if leaf._leaf_hooks is not None else None
     if post:
         for fn in list(post.values()):
             r = fn(leaf)
@@ -856,7 +856,7 @@ def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
     try:
         grads = _apply(n, g, graph, keep_graph)
         if anomaly_mode.check_nan:
-            for i, (e, gi) in enumerate(zip(n._next, grads)):
+            for i, (e, gi) in enumerate(zip(n._inputs, grads)):
                 if e is None:
                     continue  # an input that needs no gradient: torch does not compute it
                 x = gi._data if gi.__class__ is Value else gi
@@ -864,17 +864,17 @@ def _run_node_anomalous(n, g, graph: bool, keep_graph: bool):
                     raise RuntimeError(f"Function '{n.name()}' returned nan values in its {i}th output.")
         return grads
     except Exception:
-        meta = n._meta
+        meta = n._extras
         if meta is not None and meta.trace is not None:
             warnings.warn(f"Error detected in {n.name()}. Traceback of forward call that caused the error:\n"
                           + "".join(traceback.format_list(meta.trace)), UserWarning, stacklevel=2)
             parent = meta.parent
-            while parent is not None and parent._meta is not None and parent._meta.trace is not None:
+            while parent is not None and parent._extras is not None and parent._extras.trace is not None:
                 warnings.warn(
                     f"Previous calculation was induced by {parent.name()}. Traceback of forward call that "
-                    "induced the previous calculation:\n" + "".join(traceback.format_list(parent._meta.trace)),
+                    "induced the previous calculation:\n" + "".join(traceback.format_list(parent._extras.trace)),
                     UserWarning, stacklevel=2)
-                parent = parent._meta.parent
+                parent = parent._extras.parent
         raise
     finally:
         anomaly_mode.running = outer

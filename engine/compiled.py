@@ -42,7 +42,7 @@ from . import floats as F
 from .checks import is_anomaly_enabled
 from .grad_mode import state as _grad_mode
 from .function import Function
-from .value import FREED_MESSAGE, Node, NodeMeta, OutputNr, Value, _next_seq, _number, make_value
+from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, _next_seq, _number, make_value
 
 __all__ = ["compile", "trace", "CompiledFunction", "TracedFunction", "CompiledFunctionBackward", "TracerWarning"]
 
@@ -76,7 +76,7 @@ class CompiledFunctionBackward(Node):
 
     Its edges go to every Value the call read (arguments, then closed-over Values);
     ``_run`` calls the generated backward on the floats the forward saved.  It speaks
-    the walk's protocol for multi-edge nodes (``_custom``, ``_next``, ``_run``), the
+    the walk's protocol for multi-edge nodes (``_custom``, ``_inputs``, ``_run``), the
     one ``engine.Function``'s nodes use.
     """
 
@@ -85,7 +85,7 @@ class CompiledFunctionBackward(Node):
     _runs_user_code = False  # generated code: nothing in it can read a .grad mid-walk
 
     @property
-    def _next(self) -> tuple:
+    def _inputs(self) -> tuple:
         return self._edges
 
     def _run(self, g, graph: bool, keep_graph: bool):
@@ -106,10 +106,10 @@ def _make_node(edges: tuple, backward, saved) -> CompiledFunctionBackward:
     node._edges = edges
     node._backward = backward
     node._saved = saved
-    node._e0 = node._e1 = None
-    node._seq = _next_seq()
-    node._s0 = node._s1 = None
-    node._meta = NodeMeta()  # never None: keeps the node off the walk's two-edge fast path
+    node._input0 = node._input1 = None
+    node._creation_nr = _next_seq()
+    node._saved0 = node._saved1 = None
+    node._extras = NodeExtras()  # never None: keeps the node off the walk's two-edge fast path
     return node
 
 
@@ -202,14 +202,14 @@ class _Recorder:
         t = self.slot_of.get(id(v))
         if t is None:
             node = v._node.node if v._node.__class__ is OutputNr else v._node
-            if node is not None and node._seq > self.start_seq:
+            if node is not None and node._creation_nr > self.start_seq:
                 raise RuntimeError(
                     f"the compiled function computed {v!r} from Values that are neither its "
                     "arguments nor derived from them (for example a term on parameters alone); "
                     "a trace cannot replay that. Compute it outside the compiled function, or "
                     "pass the Values it needs as arguments."
                 )
-            t = self.slot_of[id(v)] = self.input(v, v._rg)
+            t = self.slot_of[id(v)] = self.input(v, v._requires_grad)
         return t
 
     def const(self, n) -> _Const:
@@ -224,7 +224,7 @@ class _Recorder:
         """Record ``kind`` on tracer ``a`` and ``b`` (a Tracer, a constant, or None)."""
         b_is_var = b.__class__ is Tracer
         b_text = b._var if b_is_var else b.text if b is not None else None
-        a_rg, b_rg = a._rg, (b._rg if b_is_var else False)
+        a_rg, b_rg = a._requires_grad, (b._requires_grad if b_is_var else False)
         rg = (a_rg or b_rg) and _grad_mode.enabled
         if (a_rg or b_rg) and not rg and _inside_custom_function():
             raise RuntimeError(
@@ -284,14 +284,14 @@ class Tracer:
     line each; comparisons and ``bool()`` become guards; reading the number does too.
     The number itself is computed alongside, so the function runs as it would eagerly."""
 
-    __slots__ = ("_rec", "_var", "_data", "_rg")
+    __slots__ = ("_rec", "_var", "_data", "_requires_grad")
     __array_ufunc__ = None
 
     def __init__(self, rec: _Recorder, var: str, data, rg: bool):
         self._rec = rec
         self._var = var
         self._data = data
-        self._rg = rg
+        self._requires_grad = rg
 
     def __repr__(self) -> str:
         return f"Tracer({self._var}, {self._data!r})"
@@ -398,7 +398,7 @@ class Tracer:
 
     @property
     def requires_grad(self) -> bool:
-        return self._rg
+        return self._requires_grad
 
     # -- what depends on the number: guards -----------------------------------------------------
     def _compare(self, op: str, other):
@@ -492,12 +492,13 @@ class _Trace:
     def __init__(self, rec: _Recorder, out: Tracer, n_args: int):
         self.n_args = n_args
         self.captured = captured = rec.inputs[n_args:]
-        self.captured_edges = tuple((v._node or v) if v._rg else None for v in captured)
-        self.out_rg = out._rg
+        self.captured_edges = tuple((v._node or v) if v._requires_grad else None for v in captured)
+        self.out_rg = out._requires_grad
         backward_lines, saved = _backward_source(rec, out)
         head = [f"def forward({', '.join(f'i{k}' for k in range(n_args))}):"]
         if captured:
-            flags = " and ".join(f"{'' if v._rg else 'not '}p{k}._rg" for k, v in enumerate(captured))
+            flags = " and ".join(f"{'' if v._requires_grad else 'not '}p{k}._requires_grad"
+                                 for k, v in enumerate(captured))
             head.append(f"    if not ({flags}): return None  # guard: requires_grad as when traced")
             head += [f"    i{n_args + k} = p{k}._data  # a Value read, not passed" for k in range(len(captured))]
         forward_source = "\n".join(head + [f"    {line}" for line in rec.lines]
@@ -520,7 +521,7 @@ def _backward_source(rec: _Recorder, out: Tracer):
     """The backward's lines, nodes newest first, each input's contributions summed in
     the order the eager walk delivers them; and the forward variables it reads."""
     lines = []
-    grad = {out._var: "g"} if out._rg else {}  # var -> the name holding its gradient so far
+    grad = {out._var: "g"} if out._requires_grad else {}  # var -> the name holding its gradient so far
     used = set()
     for kind, var, a, b, b_is_var, a_rg, b_rg in reversed(rec.ops):
         g = grad.get(var)
@@ -563,7 +564,8 @@ def _flatten(args) -> tuple:
         for a in stack[-1]:
             k = a.__class__
             if k is Value:
-                key.append(seen.setdefault(id(a), len(seen)) if a._rg else ~seen.setdefault(id(a), len(seen)))
+                slot = seen.setdefault(id(a), len(seen))
+                key.append(slot if a._requires_grad else ~slot)
                 if len(seen) > len(flat):
                     flat.append(a)
             elif k is list or k is tuple:
@@ -648,7 +650,7 @@ class CompiledFunction:
 
     def _trace(self, args, values):
         rec = _Recorder(self._guards, _next_seq())
-        tracers = {id(v): rec.input(v, v._rg) for v in values}
+        tracers = {id(v): rec.input(v, v._requires_grad) for v in values}
         rec.slot_of.update(tracers)
         traced_args = _rebuild(args, tracers)
         out = self.__wrapped__(*traced_args)
@@ -695,7 +697,7 @@ def _run(t: _Trace, values: list):
     out, saved = result
     if not (t.out_rg and _grad_mode.enabled):
         return make_value(out)
-    edges = tuple([(v._node or v) if v._rg else None for v in values])
+    edges = tuple([(v._node or v) if v._requires_grad else None for v in values])
     if t.captured:
         edges += t.captured_edges
     return make_value(out, _make_node(edges, t.backward, saved))

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from .autograd import anomaly_mode, record_creation
 from .grad_mode import state as _grad_mode
-from .value import FREED_MESSAGE, Node, NodeMeta, OutputNr, Value, _next_seq, make_value, saved_value
+from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, _next_seq, make_value, saved_value
 
 __all__ = ["Function", "once_differentiable", "BackwardFunction"]
 
@@ -47,7 +47,7 @@ class BackwardFunction(Node):
     _function: type  # the Function subclass, set on each generated subclass
 
     @property
-    def _next(self) -> tuple:
+    def _inputs(self) -> tuple:
         return self._edges
 
     # -- what forward may call ------------------------------------------------------------
@@ -162,18 +162,18 @@ class Function:
     def apply(cls, *args, **kwargs) -> Any:
         ctx = object.__new__(cls._backward_cls)
         ctx._edges = ()
-        ctx._e0 = ctx._e1 = None
-        ctx._seq = _next_seq()
-        ctx._s0 = ctx._s1 = None
-        ctx._meta = NodeMeta()  # never None: keeps custom nodes off the walk's fast path
+        ctx._input0 = ctx._input1 = None
+        ctx._creation_nr = _next_seq()
+        ctx._saved0 = ctx._saved1 = None
+        ctx._extras = NodeExtras()  # never None: keeps custom nodes off the walk's fast path
         ctx._to_save = ()
         ctx._saved = ()
         ctx._freed = False
         ctx._materialize = True
         ctx._non_differentiable = ()
         ctx._arg_is_value = tuple(a.__class__ is Value for a in args)
-        record = _grad_mode.enabled and any(a.__class__ is Value and a._rg for a in args)
-        ctx.needs_input_grad = tuple(a.__class__ is Value and a._rg for a in args)
+        record = _grad_mode.enabled and any(a.__class__ is Value and a._requires_grad for a in args)
+        ctx.needs_input_grad = tuple(a.__class__ is Value and a._requires_grad for a in args)
 
         previous = _grad_mode.enabled
         _grad_mode.enabled = False
@@ -196,13 +196,13 @@ class Function:
             v = make_value(o._data) if any(o is a for a in args) else o
             if record and _differentiable(ctx, o):
                 v._node = ctx if ctx._n_outputs == 1 else OutputNr(ctx, i)
-                v._rg = True
+                v._requires_grad = True
             else:
                 v._node = None
-                v._rg = False
+                v._requires_grad = False
             outputs.append(v)
         if record:
-            ctx._edges = tuple((a._node or a) if a._rg else None for a in args if a.__class__ is Value)
+            ctx._edges = tuple((a._node or a) if a._requires_grad else None for a in args if a.__class__ is Value)
             ctx._saved = tuple(_saved_entry(ctx, s, raw_outputs) for s in ctx._to_save)
             if anomaly_mode.enabled:
                 record_creation(ctx)
@@ -235,13 +235,12 @@ class Error(Node):
     """Stands for the backward of a ``once_differentiable`` function in a graph."""
 
     __slots__ = ("_edges",)
-    _saves = False
 
     def name(self) -> str:
         return "torch::autograd::Error"  # what torch's name() says, word for word
 
     @property
-    def _next(self) -> tuple:
+    def _inputs(self) -> tuple:
         return self._edges
 
     @staticmethod
@@ -266,7 +265,7 @@ def once_differentiable(backward: Callable) -> Callable:
             _grad_mode.enabled = previous
         if not previous:
             return result
-        if not any(g is not None and g.__class__ is Value and g._rg for g in grad_outputs):
+        if not any(g is not None and g.__class__ is Value and g._requires_grad for g in grad_outputs):
             return result
         # Wrap each result in an "Error" node whose input is a fresh leaf (torch's
         # fake_requires_grad): differentiating through it raises, and nothing
@@ -277,13 +276,13 @@ def once_differentiable(backward: Callable) -> Callable:
             if r.__class__ is Value:
                 err = object.__new__(Error)
                 err._edges = (Value(float(r._data), requires_grad=True),)
-                err._e0 = err._e1 = None
-                err._seq = _next_seq()
-                err._s0 = err._s1 = None
-                err._meta = NodeMeta()  # its edges are in _edges: keep it off the fast path
+                err._input0 = err._input1 = None
+                err._creation_nr = _next_seq()
+                err._saved0 = err._saved1 = None
+                err._extras = NodeExtras()  # its edges are in _edges: keep it off the fast path
                 v = make_value(r._data)
                 v._node = err
-                v._rg = True
+                v._requires_grad = True
                 r = v
             wrapped.append(r)
         return wrapped[0] if single else tuple(wrapped)

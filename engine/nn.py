@@ -49,7 +49,7 @@ def _zero_grads(params: Iterable[Value], set_to_none: bool) -> None:
             p.grad = None
         else:
             g._node = None  # detach in place: a .grad built under create_graph loses its graph
-            g._rg = False
+            g._requires_grad = False
             g._data = 0.0
 
 

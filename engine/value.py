@@ -2,9 +2,9 @@
 
 Every op below computes its result and, when grad mode is on and an input requires
 grad, records one *node* of the backward graph: torch's ``grad_fn``.  A node holds
-only what its derivative needs: its edges to the inputs (slots ``_e0`` and ``_e1``:
+only what its derivative needs: its edges to the inputs (slots ``_input0`` and ``_input1``:
 the producer's node, the leaf Value itself, or ``None`` for a constant) and up to
-two saved numbers (``_s0``, ``_s1``).
+two saved numbers (``_saved0``, ``_saved1``).
 Each node class states its derivative as ``vjp(g, a, b)`` right under its name:
 given the gradient ``g`` of the output and the saved values, it returns one gradient
 per input.  The same formula serves both passes: with floats for an ordinary
@@ -68,10 +68,9 @@ class Node:
     for a leaf that requires grad and ``(None, 0)`` for a constant.
     """
 
-    __slots__ = ("_e0", "_e1", "_seq", "_s0", "_s1", "_meta")
+    __slots__ = ("_input0", "_input1", "_creation_nr", "_saved0", "_saved1", "_extras")
 
     #: Whether the op saves values for backward; only such nodes are freed.
-    _saves = True
     #: Custom Function nodes run user code through ``_run``; built-in ones through ``vjp``.
     _custom = False
     #: Whether running this node, when it takes the general path, may run code that
@@ -79,7 +78,7 @@ class Node:
     #: would).  Hooks on the node count whatever this says; a compiled node's generated
     #: backward is the one node that runs no user code.
     _runs_user_code = True
-    #: How many inputs (edges) a built-in op has; its edges live in ``_e0`` and ``_e1``
+    #: How many inputs (edges) a built-in op has; its edges live in ``_input0`` and ``_input1``
     #: (slots, not a tuple: one object fewer per op for the allocator and the GC).
     _arity = 1
     #: Where each saved slot comes from: an input index, RESULT, or None (a number).
@@ -94,16 +93,16 @@ class Node:
         return f"<{self.name()} object>"
 
     @property
-    def _next(self) -> tuple:
+    def _inputs(self) -> tuple:
         """The edges to the inputs: a producer node, a leaf Value, or None (a constant)."""
-        return (self._e0,) if self._arity == 1 else (self._e0, self._e1)
+        return (self._input0,) if self._arity == 1 else (self._input0, self._input1)
 
     @property
     def next_functions(self) -> tuple:
-        return tuple(_edge_view(e) for e in self._next)
+        return tuple(_edge_view(e) for e in self._inputs)
 
     def _sequence_nr(self) -> int:
-        return self._seq
+        return self._creation_nr
 
     # -- saved values -------------------------------------------------------------
     def unpack(self, for_graph: bool = False) -> tuple:
@@ -112,20 +111,23 @@ class Node:
         node, a saved number (an exponent) as itself.  A saved input that has no graph
         is a number, or, ``for_graph``, a Value without history (torch's tensor that
         does not require grad, so the formulas record the ops torch records)."""
-        s0 = self._s0
+        s0 = self._saved0
         if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
         sources = self._sources
         if not sources:
             return None, None
         src = sources[0]
-        v0 = s0 if src is None else saved_value(s0, self if src is RESULT else (self._e0, self._e1)[src], for_graph)
+        if src is None:
+            v0 = s0
+        else:
+            v0 = saved_value(s0, self if src is RESULT else (self._input0, self._input1)[src], for_graph)
         if len(sources) == 1:
             return v0, None
         src = sources[1]
-        s1 = self._s1
+        s1 = self._saved1
         return v0, s1 if src is None else saved_value(
-            s1, self if src is RESULT else (self._e0, self._e1)[src], for_graph)
+            s1, self if src is RESULT else (self._input0, self._input1)[src], for_graph)
 
     def __getattr__(self, attr: str):
         """``_saved_<name>``: torch's view of what the node saved.  Saved numbers (an
@@ -134,7 +136,7 @@ class Node:
         if name in self._saved_names:
             i = self._saved_names.index(name)
             if self._sources[i] is None:  # a number (always slot 1, which freeing keeps)
-                return self._s1
+                return self._saved1
             return self.unpack()[i]
         if name == "alpha" and type(self) in (AddBackward0, SubBackward0, RsubBackward1):
             return 1
@@ -143,17 +145,17 @@ class Node:
     # -- hooks on the node itself -----------------------------------------------------
     def register_prehook(self, fn: Callable) -> RemovableHandle:
         """``fn(grad_outputs) -> tuple or None`` runs before this node's backward."""
-        return RemovableHandle(_meta(self).prehooks, fn)
+        return RemovableHandle(extras_of(self).prehooks, fn)
 
     def register_hook(self, fn: Callable) -> RemovableHandle:
         """``fn(grad_inputs, grad_outputs) -> tuple or None`` runs after it."""
-        return RemovableHandle(_meta(self).posthooks, fn)
+        return RemovableHandle(extras_of(self).posthooks, fn)
 
 
 RESULT = -1  # a saved slot holding the node's own output
 
 
-class NodeMeta:
+class NodeExtras:
     """What few nodes need: hooks, retain_grad targets, anomaly-mode traceback."""
 
     __slots__ = ("tensor_hooks", "retain", "prehooks", "posthooks", "trace", "parent")
@@ -167,10 +169,10 @@ class NodeMeta:
         self.parent = None  # ... and, if a create_graph backward made it, which node's backward
 
 
-def _meta(node) -> NodeMeta:
-    if node._meta is None:
-        node._meta = NodeMeta()
-    return node._meta
+def extras_of(node) -> NodeExtras:
+    if node._extras is None:
+        node._extras = NodeExtras()
+    return node._extras
 
 
 class OutputNr:
@@ -246,9 +248,9 @@ def make_value(data, node=None) -> Value:
     v._data = data
     v._grad = None
     v._node = node
-    v._rg = node is not None
+    v._requires_grad = node is not None
     v.name = None
-    v._x = None
+    v._leaf_hooks = None
     return v
 
 
@@ -272,20 +274,20 @@ def _unary(cls, data, x: Value, s0, s1=None) -> Value:
     out._data = data
     out._grad = None
     out.name = None
-    out._x = None
-    if x._rg and _grad_mode.enabled:
+    out._leaf_hooks = None
+    if x._requires_grad and _grad_mode.enabled:
         node = _new_node(cls)
-        node._e0 = x._node or x
-        node._e1 = None
-        node._seq = _next_seq()
-        node._s0 = s0
-        node._s1 = s1
-        node._meta = None
+        node._input0 = x._node or x
+        node._input1 = None
+        node._creation_nr = _next_seq()
+        node._saved0 = s0
+        node._saved1 = s1
+        node._extras = None
         out._node = node
-        out._rg = True
+        out._requires_grad = True
     else:
         out._node = None
-        out._rg = False
+        out._requires_grad = False
     return out
 
 
@@ -295,20 +297,20 @@ def _binary(cls, data, x: Value, y: Optional[Value], s0, s1) -> Value:
     out._data = data
     out._grad = None
     out.name = None
-    out._x = None
-    if (x._rg or (y is not None and y._rg)) and _grad_mode.enabled:
+    out._leaf_hooks = None
+    if (x._requires_grad or (y is not None and y._requires_grad)) and _grad_mode.enabled:
         node = _new_node(cls)
-        node._e0 = (x._node or x) if x._rg else None
-        node._e1 = (y._node or y) if y is not None and y._rg else None
-        node._seq = _next_seq()
-        node._s0 = s0
-        node._s1 = s1
-        node._meta = None
+        node._input0 = (x._node or x) if x._requires_grad else None
+        node._input1 = (y._node or y) if y is not None and y._requires_grad else None
+        node._creation_nr = _next_seq()
+        node._saved0 = s0
+        node._saved1 = s1
+        node._extras = None
         out._node = node
-        out._rg = True
+        out._requires_grad = True
     else:
         out._node = None
-        out._rg = False
+        out._requires_grad = False
     return out
 
 
@@ -381,7 +383,7 @@ def _where(cond: bool, x):
     """torch's ``where(cond, zeros, x)``: 0 where ``cond`` holds, else ``x``.  On a
     Value with a graph it is a ``WhereBackward0`` node either way, as in torch."""
     if x.__class__ is Value:
-        if x._rg:
+        if x._requires_grad:
             return _binary(WhereBackward0, 0.0 if cond else x._data, _NO_GRAPH, x, cond, None)
         return make_value(0.0 if cond else x._data)
     return 0.0 if cond else x
@@ -391,7 +393,7 @@ def _mul_scalar(x, c):
     """``x * c`` with ``c`` a number, as torch's formulas write it (``mul.Scalar``:
     ``MulBackward1``, where ``Value * number`` is ``MulBackward0`` as ``tensor * 2.0`` is)."""
     if x.__class__ is Value:
-        if x._rg:
+        if x._requires_grad:
             return _unary(MulBackward1, x._data * c, x, None, c)
         return make_value(x._data * c)
     return x * c
@@ -400,7 +402,7 @@ def _mul_scalar(x, c):
 def _add_scalar(x, c):
     """``x + c`` with ``c`` a number, as torch's formulas write it (``AddBackward1``)."""
     if x.__class__ is Value:
-        if x._rg:
+        if x._requires_grad:
             return _unary(AddBackward1, x._data + c, x, None)
         return make_value(x._data + c)
     return x + c
@@ -409,7 +411,7 @@ def _add_scalar(x, c):
 def _sub_scalar(x, c):
     """``x - c`` with ``c`` a number, as torch's formulas write it (``SubBackward1``)."""
     if x.__class__ is Value:
-        if x._rg:
+        if x._requires_grad:
             return _unary(SubBackward1, x._data - c, x, None)
         return make_value(x._data - c)
     return x - c
@@ -452,7 +454,6 @@ class AddBackward0(Node):
     """z = a + b"""
     __slots__ = ()
     _arity = 2
-    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g, g))
 
 
@@ -460,35 +461,30 @@ class SubBackward0(Node):
     """z = a - b"""
     __slots__ = ()
     _arity = 2
-    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g, -g))
 
 
 class SubBackward1(Node):
     """z = a - c   (c a number; only inside derivative graphs, as torch's ``sub.Scalar``)"""
     __slots__ = ()
-    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g,))
 
 
 class AddBackward1(Node):
     """z = a + c   (c a number; only inside derivative graphs, as torch's ``add.Scalar``)"""
     __slots__ = ()
-    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g,))
 
 
 class RsubBackward1(Node):
     """z = c - a   (c a number)"""
     __slots__ = ()
-    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (-g,))
 
 
 class NegBackward0(Node):
     """z = -a"""
     __slots__ = ()
-    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (-g,))
 
 
@@ -497,7 +493,6 @@ class CopyBackwards(Node):
     ``copy_`` node its edges are the destination (no graph: None) and ``a``"""
     __slots__ = ()
     _arity = 2
-    _saves = False
 
     def name(self) -> str:
         return "torch::autograd::CopyBackwards"  # what torch's name() says, word for word
@@ -507,7 +502,6 @@ class CopyBackwards(Node):
 class CloneBackward0(Node):
     """z = a   (the copy retain_grad stores in .grad under create_graph, as torch's clone)"""
     __slots__ = ()
-    _saves = False
     vjp = staticmethod(lambda g, _a, _b: (g,))
 
 
@@ -522,12 +516,11 @@ class MulBackward0(Node):
 class MulBackward1(Node):
     """z = a * c   (c a number; only inside derivative graphs, as torch's ``mul.Scalar``)"""
     __slots__ = ()
-    _saves = False
     _sources, _saved_names = (None,), ("other",)
     vjp = staticmethod(lambda g, _a, c: (_mul_scalar(g, c),))
 
     def unpack(self, for_graph: bool = False) -> tuple:
-        return None, self._s1
+        return None, self._saved1
 
 
 class DivBackward0(Node):
@@ -570,12 +563,12 @@ class PowBackward1(Node):
                 g * _where(_data(a) == 0 and _data(b) >= 0, z * _log(a)))
 
     def unpack(self, for_graph: bool = False) -> tuple:
-        s0 = self._s0
+        s0 = self._saved0
         if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
-        b, z = self._s1
-        return (saved_value(s0, self._e0, for_graph),
-                (saved_value(b, self._e1, for_graph), saved_value(z, self)))
+        b, z = self._saved1
+        return (saved_value(s0, self._input0, for_graph),
+                (saved_value(b, self._input1, for_graph), saved_value(z, self)))
 
     def __getattr__(self, attr: str):
         if attr in ("_saved_self", "_saved_exponent", "_saved_result"):
@@ -598,15 +591,15 @@ class PowBackward2(Node):
         return (g * (_where(_data(a) >= 0, d) if c == 0 else d),)
 
     def unpack(self, for_graph: bool = False) -> tuple:
-        s0 = self._s0
+        s0 = self._saved0
         if s0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
-        c, z = self._s1
-        return saved_value(s0, self._e0), (c, saved_value(z, self))
+        c, z = self._saved1
+        return saved_value(s0, self._input0), (c, saved_value(z, self))
 
     def __getattr__(self, attr: str):
         if attr == "_saved_self":
-            return self._s1[0]  # a number: outlives a backward
+            return self._saved1[0]  # a number: outlives a backward
         if attr in ("_saved_exponent", "_saved_result"):
             a, (_, z) = self.unpack()
             return a if attr == "_saved_exponent" else z
@@ -705,9 +698,9 @@ class WhereBackward0(Node):
     vjp = staticmethod(lambda g, cond, _b: (None, _where(cond, g)))
 
     def unpack(self, for_graph: bool = False) -> tuple:
-        if self._s0 is _FREED:
+        if self._saved0 is _FREED:
             raise RuntimeError(FREED_MESSAGE)
-        return self._s0, None
+        return self._saved0, None
 
 
 class TanhBackwardBackward0(Node):
@@ -769,7 +762,7 @@ class Value:
     (Value(inf), Value(nan))
     """
 
-    __slots__ = ("_data", "_grad", "_node", "_rg", "name", "_x", "__weakref__")
+    __slots__ = ("_data", "_grad", "_node", "_requires_grad", "name", "_leaf_hooks", "__weakref__")
     __array_ufunc__ = None  # numpy scalars defer to Value: np.float64(2) * v is a Value
 
     def __init__(self, data: Union[Number, Value], requires_grad: bool = False, *, name: Optional[str] = None):
@@ -785,9 +778,9 @@ class Value:
         self._data = n
         self._grad = None
         self._node = None
-        self._rg = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         self.name = name
-        self._x = None
+        self._leaf_hooks = None
 
     # -- the number ---------------------------------------------------------------------
     @property
@@ -800,7 +793,7 @@ class Value:
         if value.__class__ is Value:
             value = value._data
         n = _as_number(value, "Value.data")
-        if self._rg and n.__class__ is not float:
+        if self._requires_grad and n.__class__ is not float:
             raise RuntimeError("data set to a value that requires gradients must be floating point or complex dtype")
         self._data = n
 
@@ -809,7 +802,7 @@ class Value:
 
     def __float__(self) -> float:
         global _warned_scalar_conversion
-        if self._rg and not _warned_scalar_conversion:
+        if self._requires_grad and not _warned_scalar_conversion:
             _warned_scalar_conversion = True  # once per process, as torch's TORCH_WARN_ONCE
             warnings.warn(SCALAR_CONVERSION_WARNING, UserWarning, stacklevel=2)
         return float(self._data)
@@ -838,7 +831,7 @@ class Value:
                 "torch.nn.utils.weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001"
             )
         new = make_value(self._data)
-        new._rg = self._rg
+        new._requires_grad = self._requires_grad
         new.name = self.name
         memo[id(self)] = new
         if self._grad is not None:
@@ -853,16 +846,16 @@ class Value:
                 f"backward hook {hook!r} on value will not be serialized.  If this is expected, you can "
                 "decorate the function with @torch.utils.hooks.unserializable_hook to suppress this warning",
                 UserWarning, stacklevel=3)
-        return _rebuild_value, (self._data, self._rg, self.name)
+        return _rebuild_value, (self._data, self._requires_grad, self.name)
 
     def _hooks(self) -> list:
         """The functions registered with ``register_hook`` on this Value."""
         if self._node is None:
-            return list(self._x.get("hooks", {}).values()) if self._x is not None else []
+            return list(self._leaf_hooks.get("hooks", {}).values()) if self._leaf_hooks is not None else []
         base, nr = self._node_and_nr()
-        if base._meta is None:
+        if base._extras is None:
             return []
-        return [fn for hook_nr, fn in base._meta.tensor_hooks.values() if hook_nr == nr]
+        return [fn for hook_nr, fn in base._extras.tensor_hooks.values() if hook_nr == nr]
 
     def __bool__(self) -> bool:
         return bool(self._data)
@@ -872,14 +865,14 @@ class Value:
         node = self.grad_fn
         if node is not None:
             return f"Value({d}, grad_fn=<{type(node).__name__}>)"
-        if self._rg:
+        if self._requires_grad:
             return f"Value({d}, requires_grad=True)"
         return f"Value({d})"
 
     # -- the graph ----------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
-        return self._rg
+        return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
@@ -906,7 +899,7 @@ class Value:
             return
         if flag and self._data.__class__ is not float:
             raise RuntimeError(int_message)
-        self._rg = bool(flag)
+        self._requires_grad = bool(flag)
 
     @property
     def is_leaf(self) -> bool:
@@ -943,16 +936,16 @@ class Value:
         if node is None:
             return False
         base, nr = (node.node, node.nr) if node.__class__ is OutputNr else (node, 0)
-        return base._meta is not None and nr in base._meta.retain
+        return base._extras is not None and nr in base._extras.retain
 
     def retain_grad(self) -> None:
         """Make backward store this non-leaf's gradient in ``.grad`` (no-op on a leaf)."""
-        if not self._rg:
+        if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Value that has requires_grad=False")
         if self._node is None or self.retains_grad:
             return
         base, nr = self._node_and_nr()
-        _meta(base).retain[nr] = weakref.ref(self)
+        extras_of(base).retain[nr] = weakref.ref(self)
 
     def _node_and_nr(self):
         node = self._node
@@ -967,28 +960,28 @@ class Value:
         Value(30.0)
         >>> h.remove()
         """
-        if not self._rg:
+        if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a value that doesn't require gradient")
         if self._node is None:
-            hooks = self._leaf_hooks("hooks")
+            hooks = self._leaf_hook_dict("hooks")
             return RemovableHandle(hooks, hook)
         base, nr = self._node_and_nr()
-        handle = RemovableHandle(_meta(base).tensor_hooks, None)
-        base._meta.tensor_hooks[handle._key] = (nr, hook)
+        handle = RemovableHandle(extras_of(base).tensor_hooks, None)
+        base._extras.tensor_hooks[handle._key] = (nr, hook)
         return handle
 
     def register_post_accumulate_grad_hook(self, hook: Callable[[Value], None]) -> RemovableHandle:
         """Call ``hook(self)`` after backward has accumulated into this leaf's ``.grad``."""
         if self._node is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf values")
-        if not self._rg:
+        if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a value that doesn't require gradient")
-        return RemovableHandle(self._leaf_hooks("post"), hook)
+        return RemovableHandle(self._leaf_hook_dict("post"), hook)
 
-    def _leaf_hooks(self, kind: str) -> dict:
-        if self._x is None:
-            self._x = {}
-        return self._x.setdefault(kind, {})
+    def _leaf_hook_dict(self, kind: str) -> dict:
+        if self._leaf_hooks is None:
+            self._leaf_hooks = {}
+        return self._leaf_hooks.setdefault(kind, {})
 
     def detach(self) -> Value:
         """A new leaf with the same number and no history (``requires_grad=False``)."""
@@ -1155,7 +1148,7 @@ _warned_scalar_conversion = False
 def _rebuild_value(data, requires_grad: bool, name) -> Value:
     """What a copied or unpickled Value is rebuilt from (see ``Value.__reduce_ex__``)."""
     v = make_value(data)
-    v._rg = requires_grad
+    v._requires_grad = requires_grad
     v.name = name
     return v
 

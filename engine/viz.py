@@ -724,7 +724,7 @@ class _Names:
         for n in nodes:
             count[n.name()] = count.get(n.name(), 0) + 1
         seen: dict = {}
-        for n in sorted(nodes, key=lambda n: n._seq):
+        for n in sorted(nodes, key=lambda n: n._creation_nr):
             base = n.name()
             if count[base] > 1:
                 seen[base] = seen.get(base, 0) + 1
@@ -818,7 +818,7 @@ class Player:
                 attrs["style"] = "invis"
             dot.node(ids[thing], _label(*lines), **attrs)
         for n in self.nodes:
-            for nr, e in enumerate(n._next):
+            for nr, e in enumerate(n._inputs):
                 if e is None:
                     continue
                 target = e.node if e.__class__ is _autograd.OutputNr else e

@@ -590,7 +590,7 @@ def test_anomaly_mode_is_off_by_default_and_costs_nothing_when_off():
     assert not engine.is_anomaly_enabled() and engine.is_anomaly_check_nan_enabled()
     x = engine.Value(0.0, requires_grad=True)
     y = x.sqrt() * 0.0
-    assert getattr(y.grad_fn._meta, "trace", None) is None  # no traceback recorded
+    assert getattr(y.grad_fn._extras, "trace", None) is None  # no traceback recorded
     y.backward()
     assert math.isnan(x.grad.item())  # nan propagates silently, as in torch
 
