@@ -42,7 +42,7 @@ from . import floats as F
 from .checks import is_anomaly_enabled
 from .grad_mode import state as _grad_mode
 from .function import Function
-from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, _next_seq, _number, make_value
+from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, _next_seq, _number, make_value, new_node
 
 __all__ = ["compile", "trace", "CompiledFunction", "TracedFunction", "CompiledFunctionBackward", "TracerWarning"]
 
@@ -102,14 +102,10 @@ class CompiledFunctionBackward(Node):
 
 
 def _make_node(edges: tuple, backward, saved) -> CompiledFunctionBackward:
-    node = object.__new__(CompiledFunctionBackward)
+    node = new_node(CompiledFunctionBackward, extras=NodeExtras())  # extras: keeps it off the fast walk
     node._edges = edges
     node._backward = backward
     node._saved = saved
-    node._input0 = node._input1 = None
-    node._creation_nr = _next_seq()
-    node._saved0 = node._saved1 = None
-    node._extras = NodeExtras()  # never None: keeps the node off the walk's two-edge fast path
     return node
 
 

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from .autograd import anomaly_mode, record_creation
 from .grad_mode import state as _grad_mode
-from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, _next_seq, make_value, saved_value
+from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, make_value, new_node, saved_value
 
 __all__ = ["Function", "once_differentiable", "BackwardFunction"]
 
@@ -160,12 +160,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs) -> Any:
-        ctx = object.__new__(cls._backward_cls)
+        ctx = new_node(cls._backward_cls, extras=NodeExtras())  # extras: keeps custom nodes off the fast walk
         ctx._edges = ()
-        ctx._input0 = ctx._input1 = None
-        ctx._creation_nr = _next_seq()
-        ctx._saved0 = ctx._saved1 = None
-        ctx._extras = NodeExtras()  # never None: keeps custom nodes off the walk's fast path
         ctx._to_save = ()
         ctx._saved = ()
         ctx._freed = False
@@ -274,12 +270,8 @@ def once_differentiable(backward: Callable) -> Callable:
         wrapped = []
         for r in (result,) if single else result:
             if r.__class__ is Value:
-                err = object.__new__(Error)
+                err = new_node(Error, extras=NodeExtras())  # its edges are in _edges: keep it off the fast walk
                 err._edges = (Value(float(r._data), requires_grad=True),)
-                err._input0 = err._input1 = None
-                err._creation_nr = _next_seq()
-                err._saved0 = err._saved1 = None
-                err._extras = NodeExtras()  # its edges are in _edges: keep it off the fast path
                 v = make_value(r._data)
                 v._node = err
                 v._requires_grad = True

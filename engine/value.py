@@ -68,7 +68,7 @@ class Node:
     for a leaf that requires grad and ``(None, 0)`` for a constant.
     """
 
-    __slots__ = ("_input0", "_input1", "_creation_nr", "_saved0", "_saved1", "_extras")
+    __slots__ = ("_input0", "_input1", "_creation_nr", "_saved0", "_saved1", "_extras", "_grad_in")
 
     #: Whether the op saves values for backward; only such nodes are freed.
     #: Custom Function nodes run user code through ``_run``; built-in ones through ``vjp``.
@@ -155,18 +155,36 @@ class Node:
 RESULT = -1  # a saved slot holding the node's own output
 
 
+#: Every NodeExtras and LeafHooks alive.  While it is empty, no graph anywhere holds a
+#: hook, a retain_grad, a custom Function or an anomaly-mode trace, and ``backward`` may
+#: take the fast walk (``engine.autograd``).  Holding one somewhere only costs speed.
+holders_of_user_code: weakref.WeakSet = weakref.WeakSet()
+
+
 class NodeExtras:
     """What few nodes need: hooks, retain_grad targets, anomaly-mode traceback."""
 
-    __slots__ = ("tensor_hooks", "retain", "prehooks", "posthooks", "trace", "parent")
+    __slots__ = ("tensor_hooks", "retain", "prehooks", "posthooks", "trace", "parent", "__weakref__")
 
     def __init__(self):
+        holders_of_user_code.add(self)
         self.tensor_hooks = {}  # key -> (output_nr, fn): hooks of the output Values
         self.retain = {}  # output_nr -> weakref to the Value that retains its grad
         self.prehooks = {}
         self.posthooks = {}
         self.trace = None  # anomaly mode: where the node was created ...
         self.parent = None  # ... and, if a create_graph backward made it, which node's backward
+
+
+class LeafHooks(dict):
+    """A leaf's hooks: ``"hooks"`` (``register_hook``) and ``"post"``
+    (``register_post_accumulate_grad_hook``), each a dict key -> fn."""
+
+    __hash__ = object.__hash__  # by identity: it is counted in holders_of_user_code
+
+    def __init__(self):
+        super().__init__()
+        holders_of_user_code.add(self)
 
 
 def extras_of(node) -> NodeExtras:
@@ -241,6 +259,22 @@ class RemovableHandle:
         self.remove()
 
 
+def new_node(cls, input0=None, input1=None, saved0=None, saved1=None, extras: Optional[NodeExtras] = None):
+    """A node of class ``cls`` with every slot of ``Node`` set.  The op helpers
+    ``_unary`` and ``_binary`` build theirs inline (the hot path); custom Functions and
+    compiled functions build theirs here.  ``tests/test_core_construction.py`` builds
+    nodes and Values through every path and checks that no slot is left unset."""
+    node = _new_node(cls)
+    node._input0 = input0
+    node._input1 = input1
+    node._creation_nr = _next_seq()
+    node._saved0 = saved0
+    node._saved1 = saved1
+    node._extras = extras
+    node._grad_in = None
+    return node
+
+
 def make_value(data, node=None) -> Value:
     """A Value built without ``__init__``'s checks (the engine's own numbers): a
     leaf with no history, or, given ``node``, a non-leaf attached to it."""
@@ -283,6 +317,7 @@ def _unary(cls, data, x: Value, s0, s1=None) -> Value:
         node._saved0 = s0
         node._saved1 = s1
         node._extras = None
+        node._grad_in = None
         out._node = node
         out._requires_grad = True
     else:
@@ -306,6 +341,7 @@ def _binary(cls, data, x: Value, y: Optional[Value], s0, s1) -> Value:
         node._saved0 = s0
         node._saved1 = s1
         node._extras = None
+        node._grad_in = None
         out._node = node
         out._requires_grad = True
     else:
@@ -980,7 +1016,7 @@ class Value:
 
     def _leaf_hook_dict(self, kind: str) -> dict:
         if self._leaf_hooks is None:
-            self._leaf_hooks = {}
+            self._leaf_hooks = LeafHooks()
         return self._leaf_hooks.setdefault(kind, {})
 
     def detach(self) -> Value:
