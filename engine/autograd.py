@@ -201,7 +201,12 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
     if retain_graph is None:
         retain_graph = create_graph
     keys = [_key(v) for v in ins]
-    captured = _walk(outs, seeds, retain_graph, create_graph, set(keys), accumulate=False)
+    captured = None
+    if not _value.holders_of_user_code and not anomaly_mode.enabled and not _observers_open \
+            and all(k.__class__ is Value for k in keys):
+        captured = _fast_walk(outs, seeds, not retain_graph, create_graph, set(keys))
+    if captured is None:
+        captured = _walk(outs, seeds, retain_graph, create_graph, set(keys), accumulate=False)
     result = []
     for i, k in enumerate(keys):
         g = captured.get(k)
@@ -464,27 +469,42 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
 _fast_lock = threading.Lock()
 
 
-def _fast_walk(outputs: list, seeds: list, free: bool) -> None:
-    """``backward(outputs, seeds)`` for the common case: no ``inputs``, no
-    ``create_graph``, no user code in any graph."""
+def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targets: Optional[set] = None):
+    """Run backward in a graph without user code.  ``targets`` None: accumulate into
+    every leaf's ``.grad`` (``backward()``).  ``targets`` a set of leaves: return
+    ``{leaf: gradient}`` for them (``grad()``), or None when the general walk must
+    decide (a node whose saved values were freed: torch raises only if the node is on
+    a path to an input).  For ``grad()`` frees wait until the end: a node on no path
+    to an input is not freed, as in torch."""
     heap = []  # (-creation number, node): the newest node on top
-    leaf_total = {}  # leaf -> its summed gradient, added to .grad at the end
+    leaf_total = {}  # leaf -> its summed gradient
     leaf_get = leaf_total.get
+    capture = targets is not None
+    strays = False  # grad(): a leaf that is not an input was reached
+    ran = [] if capture and free else None  # grad(): the nodes to free at the end
+    previous_mode = _grad_mode.enabled
     n = None
     with _fast_lock:
+        _grad_mode.enabled = graph
         try:
             for v, s in zip(outputs, seeds):
-                if s.__class__ is Value:
+                if graph:
+                    if s.__class__ is not Value:
+                        s = make_value(s)  # a constant seed, as torch's ones_like
+                elif s.__class__ is Value:
                     s = s._data
                 n = v._node
                 if n is None:
-                    old = leaf_get(v)
-                    leaf_total[v] = s if old is None else old + s
+                    if capture and v not in targets:
+                        strays = True
+                    else:
+                        old = leaf_get(v)
+                        leaf_total[v] = s if old is None else old + s
                 elif n._grad_in is None:
                     n._grad_in = s
                     heappush(heap, (-n._creation_nr, n))
                 else:
-                    n._grad_in += s
+                    n._grad_in = n._grad_in + s
             n = None
             while heap:
                 n = heappop(heap)[1]
@@ -492,41 +512,61 @@ def _fast_walk(outputs: list, seeds: list, free: bool) -> None:
                 n._grad_in = None
                 s0 = n._saved0
                 if s0 is _FREED:
+                    if capture:
+                        return None
                     raise RuntimeError(FREED_MESSAGE)
-                grads = n.vjp(g, s0, n._saved1)
+                grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._saved1)
                 if free and s0 is not None:
-                    n._saved0 = _FREED
+                    if capture:
+                        ran.append(n)
+                    else:
+                        n._saved0 = _FREED
                 # Deliver to input 0, then to input 1 (a unary node's _input1 is None).
                 e = n._input0
                 if e is not None:
                     gi = grads[0]
                     if e.__class__ is Value:
-                        old = leaf_get(e)
-                        leaf_total[e] = gi if old is None else old + gi
+                        if capture and e not in targets:
+                            strays = True
+                        else:
+                            old = leaf_get(e)
+                            leaf_total[e] = gi if old is None else old + gi
                     elif e._grad_in is None:
                         e._grad_in = gi
                         heappush(heap, (-e._creation_nr, e))
                     else:
-                        e._grad_in += gi
+                        e._grad_in = e._grad_in + gi
                 e = n._input1
                 if e is not None:
                     gi = grads[1]
                     if e.__class__ is Value:
-                        old = leaf_get(e)
-                        leaf_total[e] = gi if old is None else old + gi
+                        if capture and e not in targets:
+                            strays = True
+                        else:
+                            old = leaf_get(e)
+                            leaf_total[e] = gi if old is None else old + gi
                     elif e._grad_in is None:
                         e._grad_in = gi
                         heappush(heap, (-e._creation_nr, e))
                     else:
-                        e._grad_in += gi
+                        e._grad_in = e._grad_in + gi
             n = None
         finally:
-            if n is not None:  # a node raised: leave no gradient behind in the graph
+            _grad_mode.enabled = previous_mode
+            if n is not None:  # stopped at node n: leave no gradient behind in the graph
                 waiting = [n] + [m for _, m in heap]
                 for m in waiting:
                     m._grad_in = None
-                pending, _, _ = _discover(waiting)  # every node yet to run
-                _flush_ready_leaves(pending, 0, leaf_total, False, None, True, {}, None)
+                if not capture:  # backward(): torch has accumulated the leaves already complete
+                    pending, _, _ = _discover(waiting)  # every node yet to run
+                    _flush_ready_leaves(pending, 0, leaf_total, False, None, True, {}, None)
+    if capture:
+        if ran:
+            needed = _needed(ran, targets, False) if strays else None
+            for m in ran:
+                if needed is None or m in needed:
+                    m._saved0 = _FREED
+        return leaf_total
     with _grad_lock:
         for leaf, g in leaf_total.items():
             old = leaf._grad
@@ -534,6 +574,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool) -> None:
                 leaf._grad = make_value(g)
             else:
                 old._data += g  # in place: the same .grad object, as in torch
+    return None
 
 
 def _discover(roots: list, targets: Optional[set] = None):
