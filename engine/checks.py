@@ -23,7 +23,7 @@ import random
 import warnings
 from typing import Callable, Sequence, Union
 
-from . import autograd as _autograd
+from . import anomaly as _anomaly
 from .autograd import grad
 from .function import Function
 from .value import Value
@@ -291,7 +291,7 @@ def is_anomaly_enabled() -> bool:
     >>> is_anomaly_enabled()
     False
     """
-    return _autograd.anomaly_mode.enabled
+    return _anomaly.anomaly_mode.enabled
 
 
 def is_anomaly_check_nan_enabled() -> bool:
@@ -300,7 +300,7 @@ def is_anomaly_check_nan_enabled() -> bool:
     >>> is_anomaly_check_nan_enabled()
     True
     """
-    return _autograd.anomaly_mode.check_nan
+    return _anomaly.anomaly_mode.check_nan
 
 
 class set_detect_anomaly:
@@ -318,13 +318,13 @@ class set_detect_anomaly:
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
         self.prev = is_anomaly_enabled()
         self.prev_check_nan = is_anomaly_check_nan_enabled()
-        _autograd.set_anomaly(mode, check_nan)
+        _anomaly.set_anomaly(mode, check_nan)
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc_info) -> None:
-        _autograd.set_anomaly(self.prev, self.prev_check_nan)
+        _anomaly.set_anomaly(self.prev, self.prev_check_nan)
 
 
 class detect_anomaly:
@@ -357,10 +357,10 @@ class detect_anomaly:
     def __enter__(self) -> None:
         self.prev = is_anomaly_enabled()
         self.prev_check_nan = is_anomaly_check_nan_enabled()
-        _autograd.set_anomaly(True, self.check_nan)
+        _anomaly.set_anomaly(True, self.check_nan)
 
     def __exit__(self, *exc_info) -> None:
-        _autograd.set_anomaly(self.prev, self.prev_check_nan)
+        _anomaly.set_anomaly(self.prev, self.prev_check_nan)
 
     def __call__(self, fn: Callable) -> Callable:
         check_nan = self.check_nan
@@ -368,10 +368,10 @@ class detect_anomaly:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             prev, prev_check_nan = is_anomaly_enabled(), is_anomaly_check_nan_enabled()
-            _autograd.set_anomaly(True, check_nan)
+            _anomaly.set_anomaly(True, check_nan)
             try:
                 return fn(*args, **kwargs)
             finally:
-                _autograd.set_anomaly(prev, prev_check_nan)
+                _anomaly.set_anomaly(prev, prev_check_nan)
 
         return wrapper

@@ -113,7 +113,7 @@ def _make_node(edges: tuple, backward, saved) -> CompiledFunctionBackward:
 # Tracing: Tracer stands for a Value and writes one line per operation
 # ---------------------------------------------------------------------------------
 
-# Forward expressions, as value.py computes each op on the numbers.
+# Forward expressions, as ops.py computes each op on the numbers.
 _FORWARD = {
     "add": "{a} + {b}", "sub": "{a} - {b}", "rsub": "{b} - {a}", "mul": "{a} * {b}",
     "div": "div({a}, {b})", "reciprocal": "div(1.0, {a})", "neg": "-{a}", "abs": "abs({a})",
@@ -123,10 +123,10 @@ _FORWARD = {
     "cosh": "cosh({a})", "sqrt": "sqrt({a})",
 }
 
-# Backward: for each op, the node class of value.py it stands for and one expression
+# Backward: for each op, the node class of ops.py it stands for and one expression
 # per input, written from that class's ``vjp`` on floats ({g} the output's gradient,
 # {a} {b} the inputs' numbers, {z} the result).  tests/test_compile.py checks every
-# class of value.py that a forward op can create is here.
+# class of ops.py that a forward op can create is here.
 _BACKWARD = {
     "add": ("AddBackward0", "{g}", "{g}"),
     "sub": ("SubBackward0", "{g}", "-{g}"),

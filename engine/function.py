@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from .autograd import anomaly_mode, record_creation
+from .anomaly import anomaly_mode, record_creation
 from .grad_mode import state as _grad_mode
 from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, make_value, new_node, saved_value
 

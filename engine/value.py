@@ -1,20 +1,21 @@
-"""Value, the scalar that records what is done to it, and the op table.
+"""Value, the scalar that records what is done to it, and the graph it records.
 
-Every op below computes its result and, when grad mode is on and an input requires
-grad, records one *node* of the backward graph: torch's ``grad_fn``.  A node holds
-only what its derivative needs: its edges to the inputs (slots ``_input0`` and ``_input1``:
-the producer's node, the leaf Value itself, or ``None`` for a constant) and up to
-two saved numbers (``_saved0``, ``_saved1``).
-Each node class states its derivative as ``vjp(g, a, b)`` right under its name:
-given the gradient ``g`` of the output and the saved values, it returns one gradient
-per input.  The same formula serves both passes: with floats for an ordinary
-backward, with Values (so the backward is itself recorded) under
-``create_graph=True``.
+An op (``ops.py``) computes its number and, when grad mode is on and an input
+requires grad, records one *node* of the backward graph: torch's ``grad_fn``.  This
+module holds the three pieces every op uses:
 
-Nothing here holds a reference from a node back to its output, so a graph has no
+* ``Node``: what a node holds (the table in its docstring) and the read-only views
+  torch users know (``next_functions``, ``_saved_<name>``);
+* ``_unary`` and ``_binary``: build the output Value and its node, the engine's one
+  hot path for making them (``new_node`` and ``make_value`` build the rest);
+* ``Value``: the number, ``requires_grad``, ``.grad``, hooks, ``backward()``, and the
+  Python protocols (copy, pickle, format, comparisons) as torch's tensors have them.
+
+Nothing holds a reference from a node back to its output, so a graph has no
 reference cycles and is freed by reference counting the moment its output is
 dropped.
 
+>>> import engine
 >>> x = Value(2.0, requires_grad=True)
 >>> y = x * x + 1
 >>> y
@@ -32,9 +33,9 @@ import itertools
 import numbers
 import warnings
 import weakref
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from . import floats as F
+from .anomaly import anomaly_mode, record_creation
 from .grad_mode import state as _grad_mode
 
 __all__ = ["Value", "Node"]
@@ -66,20 +67,33 @@ class Node:
     ``name()`` is torch's class name for the op (``MulBackward0``);
     ``next_functions`` lists one ``(node, 0)`` edge per input, ``AccumulateGrad``
     for a leaf that requires grad and ``(None, 0)`` for a constant.
+
+    What each slot holds:
+
+    ==================  ==============================================================
+    ``_input0/1``       where the gradient of input 0/1 goes: the node that made it,
+                        the leaf Value itself, or None (a constant, or no input 1)
+    ``_saved0/1``       what the derivative needs (numbers; see ``_sources``).  A
+                        backward without retain_graph sets ``_saved0`` to ``_FREED``
+    ``_creation_nr``    when it was made: the walk runs nodes newest first
+    ``_grad_in``        the gradient summed so far during a fast walk, else None
+    ``_extras``         None, or a NodeExtras: hooks, retain_grad, anomaly trace
+    ==================  ==============================================================
+
+    >>> Node.__slots__
+    ('_input0', '_input1', '_creation_nr', '_saved0', '_saved1', '_extras', '_grad_in')
     """
 
     __slots__ = ("_input0", "_input1", "_creation_nr", "_saved0", "_saved1", "_extras", "_grad_in")
 
-    #: Whether the op saves values for backward; only such nodes are freed.
-    #: Custom Function nodes run user code through ``_run``; built-in ones through ``vjp``.
+    #: Custom Function and compiled nodes run through ``_run``; built-in ones through ``vjp``.
     _custom = False
     #: Whether running this node, when it takes the general path, may run code that
     #: reads a leaf's ``.grad`` mid-walk (then every leaf must finish exactly when torch's
     #: would).  Hooks on the node count whatever this says; a compiled node's generated
     #: backward is the one node that runs no user code.
     _runs_user_code = True
-    #: How many inputs (edges) a built-in op has; its edges live in ``_input0`` and ``_input1``
-    #: (slots, not a tuple: one object fewer per op for the allocator and the GC).
+    #: How many inputs (edges) a built-in op has: 1 (``_input1`` is None) or 2.
     _arity = 1
     #: Where each saved slot comes from: an input index, RESULT, or None (a number).
     _sources: tuple = ()
@@ -138,8 +152,6 @@ class Node:
             if self._sources[i] is None:  # a number (always slot 1, which freeing keeps)
                 return self._saved1
             return self.unpack()[i]
-        if name == "alpha" and type(self) in (AddBackward0, SubBackward0, RsubBackward1):
-            return 1
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     # -- hooks on the node itself -----------------------------------------------------
@@ -318,6 +330,8 @@ def _unary(cls, data, x: Value, s0, s1=None) -> Value:
         node._saved1 = s1
         node._extras = None
         node._grad_in = None
+        if anomaly_mode.enabled:  # anomaly.py: remember where in the user's code it was made
+            record_creation(node)
         out._node = node
         out._requires_grad = True
     else:
@@ -342,6 +356,8 @@ def _binary(cls, data, x: Value, y: Optional[Value], s0, s1) -> Value:
         node._saved1 = s1
         node._extras = None
         node._grad_in = None
+        if anomaly_mode.enabled:  # anomaly.py: remember where in the user's code it was made
+            record_creation(node)
         out._node = node
         out._requires_grad = True
     else:
@@ -369,398 +385,6 @@ def _as_number(v, what: str):
     if n is NotImplemented:
         raise TypeError(f"{what} must be a real number (int or float) or a Value, got {type(v).__name__}")
     return n
-
-
-# Dual helpers: the derivative formulas call these with floats (ordinary backward) or
-# Values (create_graph); floats get IEEE arithmetic, Values record the op.
-
-def _div(a, b):
-    if a.__class__ is Value or b.__class__ is Value:
-        return a / b
-    return F.div(a, b)
-
-
-def _pow(a, b):
-    if a.__class__ is Value or b.__class__ is Value:
-        return a ** b
-    return F.pow(a, b)
-
-
-def _pow_scalar(a, n):
-    """``a ** n`` for a number ``n``, computed as torch does (sqrt for 0.5, ...)."""
-    if a.__class__ is Value:
-        return a ** n
-    return F.pow_scalar(a, n)
-
-
-def _math(fname: str):
-    f = getattr(F, fname)
-
-    def dual(x):
-        return getattr(x, fname)() if x.__class__ is Value else f(x)
-
-    return dual
-
-
-_exp, _log, _sin, _cos, _sinh, _cosh = map(_math, ("exp", "log", "sin", "cos", "sinh", "cosh"))
-
-
-def _data(v):
-    return v._data if v.__class__ is Value else v
-
-
-def _sgn(x):
-    if x.__class__ is Value:
-        return _unary(SgnBackward0, F.sign(x._data), x, x._data)
-    return F.sign(x)
-
-
-def _where(cond: bool, x):
-    """torch's ``where(cond, zeros, x)``: 0 where ``cond`` holds, else ``x``.  On a
-    Value with a graph it is a ``WhereBackward0`` node either way, as in torch."""
-    if x.__class__ is Value:
-        if x._requires_grad:
-            return _binary(WhereBackward0, 0.0 if cond else x._data, _NO_GRAPH, x, cond, None)
-        return make_value(0.0 if cond else x._data)
-    return 0.0 if cond else x
-
-
-def _mul_scalar(x, c):
-    """``x * c`` with ``c`` a number, as torch's formulas write it (``mul.Scalar``:
-    ``MulBackward1``, where ``Value * number`` is ``MulBackward0`` as ``tensor * 2.0`` is)."""
-    if x.__class__ is Value:
-        if x._requires_grad:
-            return _unary(MulBackward1, x._data * c, x, None, c)
-        return make_value(x._data * c)
-    return x * c
-
-
-def _add_scalar(x, c):
-    """``x + c`` with ``c`` a number, as torch's formulas write it (``AddBackward1``)."""
-    if x.__class__ is Value:
-        if x._requires_grad:
-            return _unary(AddBackward1, x._data + c, x, None)
-        return make_value(x._data + c)
-    return x + c
-
-
-def _sub_scalar(x, c):
-    """``x - c`` with ``c`` a number, as torch's formulas write it (``SubBackward1``)."""
-    if x.__class__ is Value:
-        if x._requires_grad:
-            return _unary(SubBackward1, x._data - c, x, None)
-        return make_value(x._data - c)
-    return x - c
-
-
-# Three derivatives torch computes as ops of their own (tanh_backward,
-# sigmoid_backward, threshold_backward): under create_graph each is one node, with its
-# own derivative, named as torch names it.
-
-def _fused(cls, f, g, z):
-    """``f(g, z)``: on floats, just the number; with a Value, one ``cls`` node."""
-    if g.__class__ is not Value and z.__class__ is not Value:
-        return f(g, z)
-    gv = g if g.__class__ is Value else make_value(g)
-    zv = z if z.__class__ is Value else make_value(z)
-    return _binary(cls, f(gv._data, zv._data), gv, zv, gv._data, zv._data)
-
-
-def _tanh_backward(g, z):
-    """torch's ``tanh_backward(g, z) = g * (1 - z * z)``."""
-    return _fused(TanhBackwardBackward0, lambda g, z: g * (1 - z * z), g, z)
-
-
-def _sigmoid_backward(g, z):
-    """torch's ``sigmoid_backward(g, z) = g * (1 - z) * z``."""
-    return _fused(SigmoidBackwardBackward0, lambda g, z: g * (1 - z) * z, g, z)
-
-
-def _threshold(g, r):
-    """torch's ``threshold_backward(g, r, 0)``: ``g`` where ``r > 0``, else 0
-    (``r`` = nan passes ``g`` through, as in torch)."""
-    return _fused(ThresholdBackwardBackward0, lambda g, r: 0.0 if r <= 0 else g, g, r)
-
-
-# ---------------------------------------------------------------------------------
-# The op table: one node class per op, its derivative written once
-# ---------------------------------------------------------------------------------
-
-class AddBackward0(Node):
-    """z = a + b"""
-    __slots__ = ()
-    _arity = 2
-    vjp = staticmethod(lambda g, _a, _b: (g, g))
-
-
-class SubBackward0(Node):
-    """z = a - b"""
-    __slots__ = ()
-    _arity = 2
-    vjp = staticmethod(lambda g, _a, _b: (g, -g))
-
-
-class SubBackward1(Node):
-    """z = a - c   (c a number; only inside derivative graphs, as torch's ``sub.Scalar``)"""
-    __slots__ = ()
-    vjp = staticmethod(lambda g, _a, _b: (g,))
-
-
-class AddBackward1(Node):
-    """z = a + c   (c a number; only inside derivative graphs, as torch's ``add.Scalar``)"""
-    __slots__ = ()
-    vjp = staticmethod(lambda g, _a, _b: (g,))
-
-
-class RsubBackward1(Node):
-    """z = c - a   (c a number)"""
-    __slots__ = ()
-    vjp = staticmethod(lambda g, _a, _b: (-g,))
-
-
-class NegBackward0(Node):
-    """z = -a"""
-    __slots__ = ()
-    vjp = staticmethod(lambda g, _a, _b: (-g,))
-
-
-class CopyBackwards(Node):
-    """z = a   (the copy stored in .grad by backward(create_graph=True)); as torch's
-    ``copy_`` node its edges are the destination (no graph: None) and ``a``"""
-    __slots__ = ()
-    _arity = 2
-
-    def name(self) -> str:
-        return "torch::autograd::CopyBackwards"  # what torch's name() says, word for word
-    vjp = staticmethod(lambda g, _a, _b: (None, g))
-
-
-class CloneBackward0(Node):
-    """z = a   (the copy retain_grad stores in .grad under create_graph, as torch's clone)"""
-    __slots__ = ()
-    vjp = staticmethod(lambda g, _a, _b: (g,))
-
-
-class MulBackward0(Node):
-    """z = a * b"""
-    __slots__ = ()
-    _arity = 2
-    _sources, _saved_names = (0, 1), ("self", "other")
-    vjp = staticmethod(lambda g, a, b: (g * b, g * a))
-
-
-class MulBackward1(Node):
-    """z = a * c   (c a number; only inside derivative graphs, as torch's ``mul.Scalar``)"""
-    __slots__ = ()
-    _sources, _saved_names = (None,), ("other",)
-    vjp = staticmethod(lambda g, _a, c: (_mul_scalar(g, c),))
-
-    def unpack(self, for_graph: bool = False) -> tuple:
-        return None, self._saved1
-
-
-class DivBackward0(Node):
-    """z = a / b"""
-    __slots__ = ()
-    _arity = 2
-    _sources, _saved_names = (0, 1), ("self", "other")
-    @staticmethod
-    def vjp(g, a, b):
-        q = _div(_div(a, b), b)  # before -g: the order torch's compiled formula creates them
-        return _div(g, b), -g * q
-
-
-class ReciprocalBackward0(Node):
-    """z = 1 / a   (``c / a`` is built as ``reciprocal(a) * c``, as in torch)"""
-    __slots__ = ()
-    _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (-g * (z * z),))
-
-
-class PowBackward0(Node):
-    """z = a ** n   (n a number)"""
-    __slots__ = ()
-    _sources, _saved_names = (0, None), ("self", "exponent")
-    vjp = staticmethod(lambda g, a, n: (0.0 if n == 0 else g * _mul_scalar(_pow_scalar(a, n - 1), n),))
-
-
-class PowBackward1(Node):
-    """z = a ** b   (both Values).  Saves ``a`` in slot 0, ``(b, z)`` in slot 1: the
-    derivative for ``b`` is ``z * log(a)``, with the saved result ``z`` attached to this
-    very node, so a double backward runs it again, as torch's does."""
-    __slots__ = ()
-    _arity = 2
-    _sources, _saved_names = (0, 1), ("self", "exponent", "result")
-
-    @staticmethod
-    def vjp(g, a, b_z):
-        b, z = b_z
-        return (_where(_data(b) == 0, g * (b * _pow(a, _sub_scalar(b, 1)))),
-                g * _where(_data(a) == 0 and _data(b) >= 0, z * _log(a)))
-
-    def unpack(self, for_graph: bool = False) -> tuple:
-        s0 = self._saved0
-        if s0 is _FREED:
-            raise RuntimeError(FREED_MESSAGE)
-        b, z = self._saved1
-        return (saved_value(s0, self._input0, for_graph),
-                (saved_value(b, self._input1, for_graph), saved_value(z, self)))
-
-    def __getattr__(self, attr: str):
-        if attr in ("_saved_self", "_saved_exponent", "_saved_result"):
-            a, (b, z) = self.unpack()
-            return {"_saved_self": a, "_saved_exponent": b, "_saved_result": z}[attr]
-        return Node.__getattr__(self, attr)
-
-
-class PowBackward2(Node):
-    """z = c ** a   (c a number).  Saves ``a`` in slot 0, ``(c, z)`` in slot 1; the
-    derivative ``z * log(c)`` reads the saved result, attached to this node (see
-    ``PowBackward1``)."""
-    __slots__ = ()
-    _sources, _saved_names = (0, None), ("exponent", "self", "result")
-
-    @staticmethod
-    def vjp(g, a, c_z):
-        c, z = c_z
-        d = _mul_scalar(z, F.log(c))
-        return (g * (_where(_data(a) >= 0, d) if c == 0 else d),)
-
-    def unpack(self, for_graph: bool = False) -> tuple:
-        s0 = self._saved0
-        if s0 is _FREED:
-            raise RuntimeError(FREED_MESSAGE)
-        c, z = self._saved1
-        return saved_value(s0, self._input0), (c, saved_value(z, self))
-
-    def __getattr__(self, attr: str):
-        if attr == "_saved_self":
-            return self._saved1[0]  # a number: outlives a backward
-        if attr in ("_saved_exponent", "_saved_result"):
-            a, (_, z) = self.unpack()
-            return a if attr == "_saved_exponent" else z
-        return Node.__getattr__(self, attr)
-
-
-class ExpBackward0(Node):
-    """z = exp(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (g * z,))
-
-
-class LogBackward0(Node):
-    """z = log(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (0,), ("self",)
-    vjp = staticmethod(lambda g, a, _: (_div(g, a),))
-
-
-class TanhBackward0(Node):
-    """z = tanh(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (_tanh_backward(g, z),))
-
-
-class SigmoidBackward0(Node):
-    """z = sigmoid(a) = 1 / (1 + exp(-a))"""
-    __slots__ = ()
-    _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (_sigmoid_backward(g, z),))
-
-
-class ReluBackward0(Node):
-    """z = max(a, 0)"""
-    __slots__ = ()
-    _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (_threshold(g, z),))
-
-
-class SinBackward0(Node):
-    """z = sin(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (0,), ("self",)
-    vjp = staticmethod(lambda g, a, _: (g * _cos(a),))
-
-
-class CosBackward0(Node):
-    """z = cos(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (0,), ("self",)
-    vjp = staticmethod(lambda g, a, _: (g * -_sin(a),))
-
-
-class SinhBackward0(Node):
-    """z = sinh(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (0,), ("self",)
-    vjp = staticmethod(lambda g, a, _: (g * _cosh(a),))
-
-
-class CoshBackward0(Node):
-    """z = cosh(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (0,), ("self",)
-    vjp = staticmethod(lambda g, a, _: (g * _sinh(a),))
-
-
-class SqrtBackward0(Node):
-    """z = sqrt(a)"""
-    __slots__ = ()
-    _sources, _saved_names = (RESULT,), ("result",)
-    vjp = staticmethod(lambda g, z, _: (_div(g, _mul_scalar(z, 2)),))
-
-
-class AbsBackward0(Node):
-    """z = |a|"""
-    __slots__ = ()
-    _sources, _saved_names = (0,), ("self",)
-    vjp = staticmethod(lambda g, a, _: (g * _sgn(a),))
-
-
-class SgnBackward0(Node):
-    """z = sgn(a)   (appears only in graphs built by create_graph: the slope of |a|)"""
-    __slots__ = ()
-    _sources, _saved_names = (0,), ("self",)
-    vjp = staticmethod(lambda g, _a, _b: (0.0,))
-
-
-class WhereBackward0(Node):
-    """z = where(cond, 0, a)   (in the derivatives of pow); edges: the zeros (None), ``a``"""
-    __slots__ = ()
-    _arity = 2
-    _sources, _saved_names = (), ()  # (saves its condition, like torch: freed, never shown)
-    vjp = staticmethod(lambda g, cond, _b: (None, _where(cond, g)))
-
-    def unpack(self, for_graph: bool = False) -> tuple:
-        if self._saved0 is _FREED:
-            raise RuntimeError(FREED_MESSAGE)
-        return self._saved0, None
-
-
-class TanhBackwardBackward0(Node):
-    """y = tanh_backward(g, z) = g * (1 - z*z)   (tanh's backward, under create_graph)"""
-    __slots__ = ()
-    _arity = 2
-    _sources, _saved_names = (0, 1), ("grad_output", "output")
-    vjp = staticmethod(lambda gg, g, z: (_tanh_backward(gg, z), gg * (_mul_scalar(z, -2) * g)))
-
-
-class SigmoidBackwardBackward0(Node):
-    """y = sigmoid_backward(g, z) = g * (1 - z) * z   (sigmoid's backward, under create_graph)"""
-    __slots__ = ()
-    _arity = 2
-    _sources, _saved_names = (0, 1), ("grad_output", "output")
-    vjp = staticmethod(lambda gg, g, z: (_sigmoid_backward(gg, z), gg * g * _add_scalar(_mul_scalar(z, -2), 1)))
-
-
-class ThresholdBackwardBackward0(Node):
-    """y = threshold_backward(g, r) = g if r > 0 else 0   (relu's backward, under create_graph)"""
-    __slots__ = ()
-    _arity = 2
-    _sources, _saved_names = (0, 1), ("grad_output", "self")
-    vjp = staticmethod(lambda gg, _g, r: (_threshold(gg, r), 0.0))
 
 
 # ---------------------------------------------------------------------------------
@@ -796,10 +420,33 @@ class Value:
     (False, 'TanhBackward0')
     >>> Value(1) / 0, Value(-1.0).log()
     (Value(inf), Value(nan))
+
+    What each slot holds:
+
+    ===================  =============================================================
+    ``_data``            the number (``data``)
+    ``_grad``            the accumulated gradient, a Value, or None (``grad``)
+    ``_node``            None for a leaf; else the node that made it (its
+                         ``grad_fn``), or an ``OutputNr`` for output k of a node
+                         with several outputs (custom Functions)
+    ``_requires_grad``   ``requires_grad``: True for every non-leaf
+    ``name``             a label for drawings (``engine.viz``), or None
+    ``_leaf_hooks``      None, or a leaf's LeafHooks (a non-leaf's live on its node)
+    ===================  =============================================================
     """
 
     __slots__ = ("_data", "_grad", "_node", "_requires_grad", "name", "_leaf_hooks", "__weakref__")
     __array_ufunc__ = None  # numpy scalars defer to Value: np.float64(2) * v is a Value
+
+    def __init_subclass__(cls, **kwargs):
+        """Refuse subclasses, with the reason: every op and the walk tell a Value apart
+        with ``x.__class__ is Value`` (the cheapest test Python has; ``isinstance`` on
+        the hot path would cost every user), so a subclass's instances would not be
+        taken as Values.  Wrap a Value instead."""
+        raise TypeError(
+            f"class {cls.__name__}(Value): Value cannot be subclassed. The engine recognizes a Value by "
+            "`x.__class__ is Value` on every op, so a subclass's instances would not be taken as Values. "
+            "Keep a Value in an attribute of your class instead.")
 
     def __init__(self, data: Union[Number, Value], requires_grad: bool = False, *, name: Optional[str] = None):
         if data.__class__ is Value:
@@ -1031,133 +678,37 @@ class Value:
         >>> (x ** 2).backward(); x.grad
         Value(6.0)
         """
-        _backward_seam(self, gradient, retain_graph, create_graph, inputs=inputs)
+        from .autograd import backward  # the walk lives in autograd.py, which imports this module
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
-    # -- arithmetic ---------------------------------------------------------------------
-    def __add__(self, other):
-        if other.__class__ is Value:
-            return _binary(AddBackward0, self._data + other._data, self, other, None, None)
-        b = _number(other)
-        if b is NotImplemented:
-            return NotImplemented
-        return _binary(AddBackward0, self._data + b, self, None, None, None)
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        if other.__class__ is Value:
-            return _binary(SubBackward0, self._data - other._data, self, other, None, None)
-        b = _number(other)
-        if b is NotImplemented:
-            return NotImplemented
-        return _binary(SubBackward0, self._data - b, self, None, None, None)
-
-    def __rsub__(self, other):
-        c = _number(other)
-        if c is NotImplemented:
-            return NotImplemented
-        return _unary(RsubBackward1, c - self._data, self, None)
-
-    def __mul__(self, other):
-        a = self._data
-        if other.__class__ is Value:
-            b = other._data
-            return _binary(MulBackward0, a * b, self, other, a, b)
-        b = _number(other)
-        if b is NotImplemented:
-            return NotImplemented
-        return _binary(MulBackward0, a * b, self, None, a, b)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        a = self._data
-        if other.__class__ is Value:
-            b = other._data
-            return _binary(DivBackward0, F.div(a, b), self, other, a, b)
-        b = _number(other)
-        if b is NotImplemented:
-            return NotImplemented
-        return _binary(DivBackward0, F.div(a, b), self, None, a, b)
-
-    def __rtruediv__(self, other):
-        c = _number(other)
-        if c is NotImplemented:
-            return NotImplemented
-        r = F.div(1.0, self._data)
-        return _unary(ReciprocalBackward0, r, self, r) * c
-
-    def __pow__(self, other):
-        a = self._data
-        if other.__class__ is Value:
-            b = other._data
-            z = F.pow(a, b)
-            return _binary(PowBackward1, z, self, other, a, (b, z))
-        n = _number(other)
-        if n is NotImplemented:
-            return NotImplemented
-        return _unary(PowBackward0, F.pow_scalar(a, n), self, a, n)
-
-    def __rpow__(self, other):
-        c = _number(other)
-        if c is NotImplemented:
-            return NotImplemented
-        z = F.pow(c, self._data)
-        return _unary(PowBackward2, z, self, self._data, (c, z))
-
-    def __neg__(self):
-        return _unary(NegBackward0, -self._data, self, None)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        a = self._data
-        return _unary(AbsBackward0, abs(a), self, a)
-
-    pow = __pow__
-    neg = __neg__
-    abs = __abs__
-
-    def exp(self):
-        z = F.exp(self._data)
-        return _unary(ExpBackward0, z, self, z)
-
-    def log(self):
-        a = self._data
-        return _unary(LogBackward0, F.log(a), self, a)
-
-    def tanh(self):
-        z = F.tanh(self._data)
-        return _unary(TanhBackward0, z, self, z)
-
-    def sigmoid(self):
-        z = F.sigmoid(self._data)
-        return _unary(SigmoidBackward0, z, self, z)
-
-    def relu(self):
-        z = F.relu(self._data)
-        return _unary(ReluBackward0, z, self, z)
-
-    def sin(self):
-        a = self._data
-        return _unary(SinBackward0, F.sin(a), self, a)
-
-    def cos(self):
-        a = self._data
-        return _unary(CosBackward0, F.cos(a), self, a)
-
-    def sinh(self):
-        a = self._data
-        return _unary(SinhBackward0, F.sinh(a), self, a)
-
-    def cosh(self):
-        a = self._data
-        return _unary(CoshBackward0, F.cosh(a), self, a)
-
-    def sqrt(self):
-        z = F.sqrt(self._data)
-        return _unary(SqrtBackward0, z, self, z)
+    # -- the ops: each is defined in ops.py, beside its derivative ------------------------
+    if TYPE_CHECKING:  # (for type checkers and readers: the signatures of what ops.py adds)
+        def __add__(self, other: Union[Value, Number]) -> Value: ...
+        def __radd__(self, other: Number) -> Value: ...
+        def __sub__(self, other: Union[Value, Number]) -> Value: ...
+        def __rsub__(self, other: Number) -> Value: ...
+        def __mul__(self, other: Union[Value, Number]) -> Value: ...
+        def __rmul__(self, other: Number) -> Value: ...
+        def __truediv__(self, other: Union[Value, Number]) -> Value: ...
+        def __rtruediv__(self, other: Number) -> Value: ...
+        def __pow__(self, other: Union[Value, Number]) -> Value: ...
+        def __rpow__(self, other: Number) -> Value: ...
+        def __neg__(self) -> Value: ...
+        def __pos__(self) -> Value: ...
+        def __abs__(self) -> Value: ...
+        def pow(self, other: Union[Value, Number]) -> Value: ...
+        def neg(self) -> Value: ...
+        def abs(self) -> Value: ...
+        def exp(self) -> Value: ...
+        def log(self) -> Value: ...
+        def sqrt(self) -> Value: ...
+        def tanh(self) -> Value: ...
+        def sigmoid(self) -> Value: ...
+        def relu(self) -> Value: ...
+        def sin(self) -> Value: ...
+        def cos(self) -> Value: ...
+        def sinh(self) -> Value: ...
+        def cosh(self) -> Value: ...
 
     # -- comparisons compare the numbers ------------------------------------------------
     def __lt__(self, other):
@@ -1192,14 +743,3 @@ def _rebuild_value(data, requires_grad: bool, name) -> Value:
 _new_value = object.__new__
 _new_node = object.__new__
 _NO_GRAPH = make_value(0.0)  # stands for torch's ``zeros`` operand of ``where``: no graph
-
-
-def _backward_seam(*args, **kwargs):  # replaced by engine.autograd at import
-    raise RuntimeError("engine.autograd is not loaded")
-
-
-def install_backward(fn) -> None:
-    """The one seam between Value and the graph walk: ``engine.autograd`` installs
-    its ``backward`` here, so ``value.py`` never imports the walk."""
-    global _backward_seam
-    _backward_seam = fn

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
-from . import autograd as _autograd
+from . import full_walk as _full_walk
 from .captions import capped_note as _capped
 from .captions import describe as _describe
 from .captions import number_text as _num
@@ -659,18 +659,18 @@ def record_backward() -> Iterator[Trace]:
     """
     trace = Trace()
     append = trace._events.append
-    outer = _autograd.set_observer(None)
+    outer = _full_walk.set_observer(None)
     observer: Callable[[Any], None] = append
     if outer is not None:  # a block inside another: both see the events
         def both(event) -> None:
             outer(event)
             append(event)
         observer = both
-    _autograd.set_observer(observer)
+    _full_walk.set_observer(observer)
     try:
         yield trace
     finally:
-        _autograd.set_observer(outer)
+        _full_walk.set_observer(outer)
 
 
 # ---------------------------------------------------------------------------------
@@ -821,7 +821,7 @@ class Player:
             for nr, e in enumerate(n._inputs):
                 if e is None:
                     continue
-                target = e.node if e.__class__ is _autograd.OutputNr else e
+                target = e.node if e.__class__ is _full_walk.OutputNr else e
                 if target not in ids:
                     continue
                 sent = state["sent"].get((n, nr))

@@ -21,7 +21,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import engine
-from engine import Value, value as value_module
+from engine import Value, ops as ops_module
+from engine.value import Node
 from engine.compiled import MAX_TRACES, CompiledFunctionBackward, TracerWarning, _BACKWARD
 from engine.nn import MLP
 
@@ -161,12 +162,12 @@ def test_trace_replays_programs_without_branches(program, data):
 
 
 def test_every_forward_node_class_has_a_compiled_formula():
-    """If value.py gains an op, compiled mode must learn its derivative (or this fails)."""
+    """If ops.py gains an op, compiled mode must learn its derivative (or this fails)."""
     only_in_create_graph = {"CopyBackwards", "SgnBackward0", "WhereBackward0", "TanhBackwardBackward0",
                             "SigmoidBackwardBackward0", "ThresholdBackwardBackward0",
                             "MulBackward1", "AddBackward1", "SubBackward1", "CloneBackward0"}
-    node_classes = {name for name, obj in vars(value_module).items()
-                    if inspect.isclass(obj) and issubclass(obj, value_module.Node) and obj is not value_module.Node}
+    node_classes = {name for name, obj in vars(ops_module).items()
+                    if inspect.isclass(obj) and issubclass(obj, Node) and obj is not Node}
     assert {cls for cls, _, _ in _BACKWARD.values()} == node_classes - only_in_create_graph
 
 

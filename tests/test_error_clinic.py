@@ -33,12 +33,6 @@ PAGES = [ROOT / "docs" / "error-clinic.md", ROOT / "docs" / "error-clinic.zh.md"
 sys.path.append(str(ROOT / "docs" / "hooks"))  # appended: never shadows an installed module
 import mdblocks  # noqa: E402
 
-#: Messages no user program can reach, with the reason. Each must still exist in engine/.
-UNREACHABLE = {
-    "engine.autograd is not loaded":
-        "value.py's placeholder for the backward walk; `import engine` replaces it before user code runs",
-}
-
 FIELD = object()  # stands for the text of an f-string's {field}: any text on one line
 LINES = object()  # stands for text joined from a list (a traceback): any lines
 
@@ -240,7 +234,8 @@ def engine_outputs(page: Path) -> str:
 
 
 def reachable() -> list[Message]:
-    return [m for m in engine_messages() if m.text not in UNREACHABLE]
+    """Every message in engine/: each one a user program can reach."""
+    return engine_messages()
 
 
 def test_the_scanner_finds_messages_of_every_kind():
@@ -277,12 +272,6 @@ def test_the_scanner_reads_str_format():
     missing = ast.parse("T = '{what}'\nraise RuntimeError(T.format(where='x'))\n")
     with pytest.raises(Unresolved):
         _templates(missing.body[1].exc.args[0], missing, {}, "here")
-
-
-def test_unreachable_messages_are_still_in_the_engine():
-    texts = {m.text for m in engine_messages()}
-    for text in UNREACHABLE:
-        assert text in texts, f"{text!r} is gone from engine/: drop it from UNREACHABLE"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

@@ -424,7 +424,7 @@ def test_off_records_nothing_and_other_threads_are_not_recorded():
     assert n > 0
     y.backward(retain_graph=True)  # after: not recorded
     assert len(trace) == n
-    assert engine.autograd._observers_open == 0
+    assert engine.full_walk._observers_open == 0
 
 
 def test_nested_recorders_both_see_the_walk():
@@ -453,7 +453,7 @@ def test_a_failing_walk_leaves_the_recorder_closed():
     y.backward()
     with pytest.raises(RuntimeError), record_backward():
         y.backward()
-    assert engine.autograd._observers_open == 0
+    assert engine.full_walk._observers_open == 0
 
 
 def test_the_player_caps_a_big_trace_and_says_so():
