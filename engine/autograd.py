@@ -288,8 +288,12 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 else:
                     n._grad_in = n._grad_in + s
             n = None
-            while heap:
-                n = heappop(heap)[1]
+            ready = None  # a node newer than every node in the heap: it runs next, unheaped
+            while ready is not None or heap:
+                if ready is None:
+                    n = heappop(heap)[1]
+                else:
+                    n, ready = ready, None
                 g = n._grad_in
                 n._grad_in = None
                 s0 = n._saved0
@@ -304,6 +308,8 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     else:
                         n._saved0 = _FREED
                 # Deliver to input 0, then to input 1 (a unary node's _input1 is None).
+                # ``first``: the newest input node that got its first gradient here.
+                first = None
                 e = n._input0
                 if e is not None:
                     gi = grads[0]
@@ -315,7 +321,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                             leaf_total[e] = gi if old is None else old + gi
                     elif e._grad_in is None:
                         e._grad_in = gi
-                        heappush(heap, (-e._creation_nr, e))
+                        first = e
                     else:
                         e._grad_in = e._grad_in + gi
                 e = n._input1
@@ -329,14 +335,26 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                             leaf_total[e] = gi if old is None else old + gi
                     elif e._grad_in is None:
                         e._grad_in = gi
-                        heappush(heap, (-e._creation_nr, e))
+                        if first is None:
+                            first = e
+                        else:
+                            if e._creation_nr > first._creation_nr:
+                                first, e = e, first
+                            heappush(heap, (-e._creation_nr, e))
                     else:
                         e._grad_in = e._grad_in + gi
+                # Newer than everything in the heap, ``first`` has all its gradient now
+                # (any consumer still to run would be newer still): run it next.
+                if first is not None:
+                    if heap and -heap[0][0] > first._creation_nr:
+                        heappush(heap, (-first._creation_nr, first))
+                    else:
+                        ready = first
             n = None
         finally:
             _grad_mode.enabled = previous_mode
             if n is not None:  # stopped at node n: leave no gradient behind in the graph
-                waiting = [n] + [m for _, m in heap]
+                waiting = [n] + [m for _, m in heap] + ([ready] if ready is not None else [])
                 for m in waiting:
                     m._grad_in = None
                 if not capture:  # backward(): torch has accumulated the leaves already complete
