@@ -19,8 +19,8 @@ dual helpers (``_div``, ``_cos`` ...) take either.
 >>> from engine import Value
 >>> a = Value(2.0, requires_grad=True)
 >>> z = a * 3
->>> z.grad_fn.vjp(1.0, 2.0, 3)      # dz/da = b, dz/db = a
-(3.0, 2.0)
+>>> z.grad_fn.vjp(1.0, 2.0, 3)      # dz/da = b; the number 3 needs no gradient
+(3.0, None)
 """
 
 from __future__ import annotations
@@ -252,7 +252,11 @@ class MulBackward0(Node):
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("self", "other")
-    vjp = staticmethod(lambda g, a, b: (g * b, g * a))
+
+    def vjp(self, g, a, b):
+        """dz/da = b, dz/db = a; None for an input that needs no gradient (a number
+        or a constant), as torch computes none: under create_graph that is a node fewer."""
+        return g * b if self._input0 is not None else None, g * a if self._input1 is not None else None
 
 
 Value.__mul__ = Value.__rmul__ = __mul__
@@ -286,10 +290,11 @@ class DivBackward0(Node):
     __slots__ = ()
     _arity = 2
     _sources, _saved_names = (0, 1), ("self", "other")
-    @staticmethod
-    def vjp(g, a, b):
-        q = _div(_div(a, b), b)  # before -g: the order torch's compiled formula creates them
-        return _div(g, b), -g * q
+
+    def vjp(self, g, a, b):
+        """dz/da = 1/b, dz/db = -a/b^2; None for an input that needs no gradient."""
+        q = _div(_div(a, b), b) if self._input1 is not None else None  # first: torch's order
+        return _div(g, b) if self._input0 is not None else None, None if q is None else -g * q
 
 
 class ReciprocalBackward0(Node):
