@@ -3,7 +3,8 @@
 Every op is written as one block:
 
 1. the forward, a Value method: compute the number, then record one node with
-   ``_unary`` or ``_binary`` (``value.py``), saving what the derivative needs;
+   ``_unary`` or ``_binary`` (``value.py``), saving what the derivative needs
+   (``+``, ``*`` and ``tanh``, the bulk of every network, write that call out);
 2. the node class, named as torch names it (``MulBackward0``), whose ``vjp(g, a, b)``
    is the derivative: given the gradient ``g`` of the output and the two saved slots,
    one gradient per input.  ``_sources`` says where each saved slot comes from (an
@@ -26,8 +27,10 @@ dual helpers (``_div``, ``_cos`` ...) take either.
 from __future__ import annotations
 
 from . import floats as F
-from .value import (RESULT, Node, Value, _binary, _FREED, FREED_MESSAGE, _NO_GRAPH, _number, _unary,
-                    make_value, saved_value)
+from .anomaly import anomaly_mode, record_creation
+from .grad_mode import state as _grad_mode
+from .value import (RESULT, Node, Value, _binary, _FREED, FREED_MESSAGE, _NO_GRAPH, _new_node, _new_value,
+                    _next_seq, _number, _unary, make_value, saved_value)
 
 __all__: list = []  # nothing to import from here: the ops are Value's methods
 
@@ -154,11 +157,39 @@ def _threshold(g, r):
 
 def __add__(self, other):
     if other.__class__ is Value:
-        return _binary(AddBackward0, self._data + other._data, self, other, None, None)
-    b = _number(other)
-    if b is NotImplemented:
-        return NotImplemented
-    return _binary(AddBackward0, self._data + b, self, None, None, None)
+        b = other._data
+        requires_grad = self._requires_grad or other._requires_grad
+    else:
+        b = _number(other)
+        if b is NotImplemented:
+            return NotImplemented
+        other = None
+        requires_grad = self._requires_grad
+    # What _binary(AddBackward0, self._data + b, self, other, None, None) does, written
+    # out: +, * and tanh make almost every node of a network, and the call is a sixth
+    # of their cost.  tests/test_core_construction.py checks that every slot is set.
+    out = _new_value(Value)
+    out._data = self._data + b
+    out._grad = None
+    out.name = None
+    out._leaf_hooks = None
+    if requires_grad and _grad_mode.enabled:
+        node = _new_node(AddBackward0)
+        node._input0 = (self._node or self) if self._requires_grad else None
+        node._input1 = (other._node or other) if other is not None and other._requires_grad else None
+        node._creation_nr = _next_seq()
+        node._saved0 = None
+        node._saved1 = None
+        node._extras = None
+        node._grad_in = None
+        if anomaly_mode.enabled:
+            record_creation(node)
+        out._node = node
+        out._requires_grad = True
+    else:
+        out._node = None
+        out._requires_grad = False
+    return out
 
 
 class AddBackward0(Node):
@@ -240,11 +271,36 @@ def __mul__(self, other):
     a = self._data
     if other.__class__ is Value:
         b = other._data
-        return _binary(MulBackward0, a * b, self, other, a, b)
-    b = _number(other)
-    if b is NotImplemented:
-        return NotImplemented
-    return _binary(MulBackward0, a * b, self, None, a, b)
+        requires_grad = self._requires_grad or other._requires_grad
+    else:
+        b = _number(other)
+        if b is NotImplemented:
+            return NotImplemented
+        other = None
+        requires_grad = self._requires_grad
+    # _binary(MulBackward0, a * b, self, other, a, b), written out as in __add__
+    out = _new_value(Value)
+    out._data = a * b
+    out._grad = None
+    out.name = None
+    out._leaf_hooks = None
+    if requires_grad and _grad_mode.enabled:
+        node = _new_node(MulBackward0)
+        node._input0 = (self._node or self) if self._requires_grad else None
+        node._input1 = (other._node or other) if other is not None and other._requires_grad else None
+        node._creation_nr = _next_seq()
+        node._saved0 = a
+        node._saved1 = b
+        node._extras = None
+        node._grad_in = None
+        if anomaly_mode.enabled:
+            record_creation(node)
+        out._node = node
+        out._requires_grad = True
+    else:
+        out._node = None
+        out._requires_grad = False
+    return out
 
 
 class MulBackward0(Node):
@@ -482,7 +538,29 @@ Value.sqrt = sqrt
 
 def tanh(self):
     z = F.tanh(self._data)
-    return _unary(TanhBackward0, z, self, z)
+    # _unary(TanhBackward0, z, self, z), written out as in __add__
+    out = _new_value(Value)
+    out._data = z
+    out._grad = None
+    out.name = None
+    out._leaf_hooks = None
+    if self._requires_grad and _grad_mode.enabled:
+        node = _new_node(TanhBackward0)
+        node._input0 = self._node or self
+        node._input1 = None
+        node._creation_nr = _next_seq()
+        node._saved0 = z
+        node._saved1 = None
+        node._extras = None
+        node._grad_in = None
+        if anomaly_mode.enabled:
+            record_creation(node)
+        out._node = node
+        out._requires_grad = True
+    else:
+        out._node = None
+        out._requires_grad = False
+    return out
 
 
 class TanhBackward0(Node):
