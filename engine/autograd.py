@@ -301,6 +301,17 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     if capture:
                         return None
                     raise RuntimeError(FREED_MESSAGE)
+                if n._custom:  # a compiled function's node: many edges (engine/compiled.py)
+                    if graph:
+                        return None  # it has no double backward: the general walk says so if it must
+                    if _deliver_many(n, g, s0, heap, leaf_total, targets):
+                        strays = True
+                    if free:
+                        if capture:
+                            ran.append(n)
+                        else:
+                            n._saved0 = _FREED
+                    continue
                 grads = n.vjp(g, *n.unpack(True)) if graph else n.vjp(g, s0, n._saved1)
                 if free and s0 is not None:
                     if capture:
@@ -375,3 +386,26 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
             else:
                 old._data += g  # in place: the same .grad object, as in torch
     return None
+
+
+def _deliver_many(n, g, saved, heap: list, leaf_total: dict, targets: Optional[set]) -> bool:
+    """The fast walk's step for a compiled function's node: one gradient per edge in
+    ``n._edges``, delivered as the main loop delivers to ``_input0`` and ``_input1``.
+    Returns whether it reached a leaf that ``grad()`` did not ask for."""
+    strays = False
+    get = leaf_total.get
+    for e, gi in zip(n._edges, n.vjp(g, saved)):
+        if gi is None:  # (the edge of an input that needs no gradient)
+            continue
+        if e.__class__ is Value:
+            if targets is not None and e not in targets:
+                strays = True
+                continue
+            old = get(e)
+            leaf_total[e] = gi if old is None else old + gi
+        elif e._grad_in is None:
+            e._grad_in = gi
+            heappush(heap, (-e._creation_nr, e))
+        else:
+            e._grad_in = e._grad_in + gi
+    return strays

@@ -42,7 +42,7 @@ from . import floats as F
 from .checks import is_anomaly_enabled
 from .grad_mode import state as _grad_mode
 from .function import Function
-from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, _next_seq, _number, make_value, new_node
+from .value import _FREED, FREED_MESSAGE, Node, OutputNr, Value, _next_seq, _number, make_value, new_node
 
 __all__ = ["compile", "trace", "CompiledFunction", "TracedFunction", "CompiledFunctionBackward", "TracerWarning"]
 
@@ -74,38 +74,42 @@ class TracerWarning(UserWarning):
 class CompiledFunctionBackward(Node):
     """One call of a compiled function in the backward graph.
 
-    Its edges go to every Value the call read (arguments, then closed-over Values);
-    ``_run`` calls the generated backward on the floats the forward saved.  It speaks
-    the walk's protocol for multi-edge nodes (``_custom``, ``_inputs``, ``_run``), the
-    one ``engine.Function``'s nodes use.
+    Its edges go to every Value the call read (arguments, then closed-over Values), in
+    ``_edges``; ``_saved0`` holds the floats the forward saved, and ``vjp`` runs the
+    generated backward on them, one gradient per edge.  No user code runs in it, so
+    it needs no extras and the fast walk takes it (``autograd._fast_walk``); the
+    general walk runs it through ``_run``, as it runs custom Functions.
     """
 
-    __slots__ = ("_edges", "_backward", "_saved")
-    _custom = True
+    __slots__ = ("_edges", "_backward")
+    _custom = True  # edges in _edges, not in _input0/_input1
     _runs_user_code = False  # generated code: nothing in it can read a .grad mid-walk
 
     @property
     def _inputs(self) -> tuple:
         return self._edges
 
+    def vjp(self, g, saved, _unused=None) -> list:
+        """The generated backward: one float gradient per edge."""
+        return self._backward(g, saved)
+
     def _run(self, g, graph: bool, keep_graph: bool):
         if graph:
             raise RuntimeError(DOUBLE_BACKWARD_MESSAGE)
-        saved = self._saved
-        if saved is None:
+        saved = self._saved0
+        if saved is _FREED:
             raise RuntimeError(FREED_MESSAGE)
         if g is None:  # no gradient reached the output
             return [None] * len(self._edges)
         if not keep_graph:
-            self._saved = None
+            self._saved0 = _FREED
         return self._backward(g, saved)
 
 
 def _make_node(edges: tuple, backward, saved) -> CompiledFunctionBackward:
-    node = new_node(CompiledFunctionBackward, extras=NodeExtras())  # extras: keeps it off the fast walk
+    node = new_node(CompiledFunctionBackward, saved0=saved)
     node._edges = edges
     node._backward = backward
-    node._saved = saved
     return node
 
 

@@ -159,7 +159,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                 _finish_leaf(leaf, leaf_total.pop(leaf), graph, targets, accumulate, captured, obs)
         for n in nodes:
             g = pop(n, None)
-            if n._extras is None and g is not None and not general:
+            if n._extras is None and g is not None and not general and not n._custom:
                 # The hot path: a built-in node with no hooks (custom nodes always have _extras).
                 if targets is not None:
                     if n in targets:
@@ -255,8 +255,8 @@ def _discover(roots: list, targets: Optional[set] = None):
     while stack:
         n = pop()
         meta = n._extras
-        if meta is not None:
-            if n._runs_user_code or meta.prehooks or meta.posthooks or meta.tensor_hooks:
+        if meta is not None or n._custom:
+            if n._runs_user_code or (meta is not None and (meta.prehooks or meta.posthooks or meta.tensor_hooks)):
                 user_code = True
             for e in n._inputs:
                 visit(e)
@@ -473,7 +473,7 @@ def _needed(nodes: list, targets: set, accumulate: bool) -> set:
             elif t.__class__ is not Value:
                 needed.add(t)
     for n in reversed(nodes):  # oldest first: a node's inputs are decided before it
-        for e in (n._input0, n._input1) if n._extras is None else n._inputs:
+        for e in (n._input0, n._input1) if n._extras is None and not n._custom else n._inputs:
             if e is None:
                 continue
             k = e.__class__

@@ -473,6 +473,9 @@ class Value:
 
     @data.setter
     def data(self, value) -> None:
+        if value.__class__ is float:  # the common case (an optimizer's step): no checks needed
+            self._data = value
+            return
         if value.__class__ is Value:
             value = value._data
         n = _as_number(value, "Value.data")
