@@ -93,8 +93,7 @@ def backward(tensors: Values, grad_tensors: Seeds = None, retain_graph: Optional
             _warned_reference_cycle = True
             warnings.warn(REFERENCE_CYCLE_WARNING, UserWarning, stacklevel=3)
     elif targets is None and not _value.holders_of_user_code and not anomaly_mode.enabled \
-            and not _full._observers_open:
-        _fast_walk(outputs, seeds, free=not retain_graph)
+            and not _full._observers_open and _fast_walk(outputs, seeds, free=not retain_graph) is not None:
         return
     _walk(outputs, seeds, retain_graph, create_graph, targets, accumulate=True)
 
@@ -245,8 +244,9 @@ def _key(v: Value):
 # consumer of a node is newer than it, and a consumer that has yet to run would be
 # newer than something in the heap, so a node runs after all its consumers: torch's
 # order, found as the walk goes.  A node's incoming gradient is summed in its
-# ``_grad_in`` slot; ``_fast_lock`` gives that slot to one walk at a time (a walk
-# runs no user code, so it never waits on another).
+# ``_grad_in`` slot; ``_fast_lock`` gives those slots to one walk at a time: a walk
+# that finds it taken (another thread's, or a backward that a finalizer started
+# during one) takes the general walk, whose state is all its own.
 
 _fast_lock = threading.Lock()
 
@@ -254,10 +254,11 @@ _fast_lock = threading.Lock()
 def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targets: Optional[set] = None):
     """Run backward in a graph without user code.  ``targets`` None: accumulate into
     every leaf's ``.grad`` (``backward()``).  ``targets`` a set of leaves: return
-    ``{leaf: gradient}`` for them (``grad()``), or None when the general walk must
-    decide (a node whose saved values were freed: torch raises only if the node is on
-    a path to an input).  For ``grad()`` frees wait until the end: a node on no path
-    to an input is not freed, as in torch."""
+    ``{leaf: gradient}`` for them (``grad()``).  Returns None when the general walk
+    must run instead: the slots are taken, or (for ``grad()``) a node was freed or has
+    no double backward (torch raises only if the node is on a path to an input).
+    For ``grad()`` frees wait until the end: a node on no path to an input is not
+    freed, as in torch."""
     heap = []  # (-creation number, node): the newest node on top
     leaf_total = {}  # leaf -> its summed gradient
     leaf_get = leaf_total.get
@@ -266,7 +267,9 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
     ran = [] if capture and free else None  # grad(): the nodes to free at the end
     previous_mode = _grad_mode.enabled
     n = None
-    with _fast_lock:
+    if not _fast_lock.acquire(blocking=False):
+        return None  # another walk has the slots (another thread's, or one a finalizer started)
+    try:
         _grad_mode.enabled = graph
         try:
             for v, s in zip(outputs, seeds):
@@ -371,6 +374,8 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 if not capture:  # backward(): torch has accumulated the leaves already complete
                     pending, _, _ = _discover(waiting)  # every node yet to run
                     _flush_ready_leaves(pending, 0, leaf_total, False, None, True, {}, None)
+    finally:
+        _fast_lock.release()
     if capture:
         if ran:
             needed = _needed(ran, targets, False) if strays else None
@@ -385,7 +390,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 leaf._grad = make_value(g)
             else:
                 old._data += g  # in place: the same .grad object, as in torch
-    return None
+    return leaf_total
 
 
 def _deliver_many(n, g, saved, heap: list, leaf_total: dict, targets: Optional[set]) -> bool:
