@@ -5,7 +5,9 @@ opened through its ``Watch``, which fails on a console error, a missing file or 
 request off 127.0.0.1.
 
 - No page loads Pyodide before a Run button is clicked, and every engine block of the
-  Markdown (and every exercise) got its button.
+  Markdown (and every exercise) got its button; the only engine blocks without one are
+  listed in ``STATIC``, with the reason (Build it yourself has none: its mini engines
+  run in the browser).
 - On every page with runnable blocks, in both languages, running the last block runs
   all the earlier ones first, and each block's output is the block as the page prints
   it (doctest's comparison: whitespace normalised, a traceback's middle skipped).
@@ -57,6 +59,31 @@ def _runnable_blocks(md: Path) -> list[mdblocks.Block]:
     """The blocks the page's Run buttons run (mdblocks.browser_runnable: the engine blocks
     that need neither torch nor processes, nor a name such a block bound)."""
     return mdblocks.browser_runnable(mdblocks.iter_blocks(md.read_text(encoding="utf-8")))
+
+
+#: The engine blocks that stay static on purpose: (page, section anchor) -> (how many, why).
+#: The page says why in a sentence too. Every other engine block gets a Run button.
+STATIC = {
+    ("error-clinic", "reference-cycle"): (1, "starts a new Python: the warning fires once per process"),
+    ("error-clinic", "scalar-conversion"): (1, "starts a new Python: the warning fires once per process"),
+    ("error-clinic", "viz-package"): (1, "hides the graphviz package and dot, which a browser page never has"),
+    ("error-clinic", "viz-renderer"): (2, "hides graphviz and swaps the renderer the page draws with"),
+}
+_ANCHOR = re.compile(r"^#+ .*\{ *#(?P<anchor>[\w-]+)", re.M)
+
+
+def _static_engine_blocks(md: Path) -> dict[str, int]:
+    """Section anchor -> how many of its engine blocks get no Run button."""
+    text = md.read_text(encoding="utf-8")
+    blocks = mdblocks.iter_blocks(text)
+    runnable = {b.start for b in mdblocks.browser_runnable(blocks)}
+    out: dict[str, int] = {}
+    for b in blocks:
+        if b.language in ("pycon", "python") and mdblocks.namespace_of(b) == "engine" and b.start not in runnable:
+            anchors = [m.group("anchor") for m in _ANCHOR.finditer(text, 0, b.start)]
+            section = anchors[-1] if anchors else ""
+            out[section] = out.get(section, 0) + 1
+    return out
 
 
 def normalise(text: str, keep_ellipsis: bool = False) -> list[str]:
@@ -116,6 +143,22 @@ def test_session_transcripts_equal_the_page(md):
         else:
             shown = session.run_code(block.source, where)
             assert "Traceback" not in shown, f"{where}: {shown}"
+
+
+@pytest.mark.parametrize("md", [md for md in sorted(DOCS.rglob("*.md")) if "hooks" not in md.parts],
+                         ids=lambda md: md.relative_to(DOCS).as_posix())
+def test_every_engine_block_gets_a_run_button_but_the_listed_ones(md):
+    page = md.name.removesuffix(".md").removesuffix(".zh")
+    want = {anchor: n for (name, anchor), (n, _why) in STATIC.items() if name == page}
+    assert _static_engine_blocks(md) == want
+
+
+def test_build_it_yourself_runs_in_the_browser():
+    """Its mini engines are torch-free: every block runs, PyTorch's results are in static tabs."""
+    pages = [md.name for md, _ in _pages()]
+    assert "build-it-yourself.md" in pages and "build-it-yourself.zh.md" in pages
+    blocks = _runnable_blocks(DOCS / "build-it-yourself.md")
+    assert len(blocks) >= 16 and any("class Value" in b.source for b in blocks)
 
 
 def _engine_docstring_tests():
