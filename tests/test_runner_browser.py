@@ -15,6 +15,8 @@ request off 127.0.0.1.
   gradient.
 - A graph's code, edited, redraws the figure with viz.js; a block that ends in
   ``make_dot`` shows the SVG under it.
+- A step-through player's code, edited, replays the player with the edited program's
+  steps (issue 15's seam, ``window.twicegradPlayer.replaceSteps``); Reset restores it.
 - An exercise checked with its reference solution is graded right, one left as it
   starts is graded wrong.
 - The API page's docstring examples run too, each docstring in its module's globals.
@@ -418,6 +420,56 @@ def test_edit_retain_graph_and_draw(server, browser):
         assert page.locator(code_sel).nth(k).get_attribute("data-tg-state") == "done"
         assert fig.locator("svg g.node").count() > 0
         assert "AddBackward0" in fig.locator("svg").text_content()
+        assert not _problems(watch), _problems(watch)
+    finally:
+        watch.close()
+
+
+@pytest.mark.parametrize("path, lang", [("/concepts/leaves-and-backward/", "en"),
+                                        ("/zh/concepts/leaves-and-backward/", "zh")])
+def test_edited_player_code_replays_the_player(server, browser, path, lang):
+    """The code under a step-through player, edited and run, replays the player with the
+    edited program's steps (drawn by viz.js, captioned in the page's language, as CPython
+    cuts the same trace); Reset brings back the steps drawn at build time."""
+    watch = Watch(browser, server)
+    try:
+        page, _ = _open(watch, path)
+        fig = page.locator('figure.tg-player[data-player="used-twice"]')
+        built_steps = int(fig.get_attribute("data-steps"))
+        built_first = fig.locator(".tg-player__text").first.text_content()
+        sel = 'div[data-tg="player-code"]'
+        codes = page.locator(sel).evaluate_all("ds => ds.map(d => d.querySelector('pre > code').textContent)")
+        k = next(n for n, t in enumerate(codes) if "z = x * y + x" in t)
+        second_call = codes[k][codes[k].index("    try:"):codes[k].index("trace\n", codes[k].index("    try:"))]
+        edited = codes[k].replace(second_call, "").replace("z = x * y + x", "z = x * y * x")
+        kind, want = runner_session.run_player(edited, lang)
+        assert kind == "steps" and len(want) != built_steps, want
+        assert "MulBackward0" in want[1]["caption"] and "AddBackward0" not in "".join(w["dot"] for w in want)
+
+        _set_code(page, sel, k, edited)
+        _run(page, sel, k)
+        assert page.locator(sel).nth(k).get_attribute("data-tg-state") == "done", \
+            page.locator(sel).nth(k).evaluate("d => d.nextElementSibling.nextElementSibling.innerText")
+        assert fig.get_attribute("data-steps") == str(len(want))
+        steps = fig.locator(".tg-player__step")
+        assert [t.strip() for t in steps.locator(".tg-player__text").all_text_contents()] == \
+            [w["caption"].strip() for w in want]
+        for i in range(len(want)):
+            assert steps.nth(i).locator("svg g.node").count() > 0, f"step {i + 1} is not drawn"
+        assert fig.get_attribute("data-current") == "1"
+        assert "AddBackward0" not in fig.locator(".tg-player__steps").text_content()
+
+        # an edit that fails shows its traceback and leaves the player alone
+        _set_code(page, sel, k, edited.replace("trace\n", "tracee\n"))
+        _run(page, sel, k)
+        assert page.locator(sel).nth(k).get_attribute("data-tg-state") == "failed"
+        shown = page.locator(sel).nth(k).evaluate("d => d.nextElementSibling.nextElementSibling.textContent")
+        assert "NameError: name 'tracee' is not defined" in shown, shown
+        assert fig.get_attribute("data-steps") == str(len(want))
+
+        page.locator(sel).nth(k).evaluate("d => d.nextElementSibling.querySelector('.tg-reset-button').click()")
+        assert fig.get_attribute("data-steps") == str(built_steps)
+        assert fig.locator(".tg-player__text").first.text_content() == built_first
         assert not _problems(watch), _problems(watch)
     finally:
         watch.close()
