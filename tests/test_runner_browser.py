@@ -193,6 +193,17 @@ def test_session_traceback_is_cpythons():
     assert "runner_session" not in text  # the runner's own frame is left out
 
 
+@pytest.mark.parametrize("run", [runner_session.run_graph, runner_session.run_player], ids=lambda f: f.__name__)
+def test_graph_and_player_code_errors_show_the_readers_code_only(run):
+    kind, text = run("x = 1\n1 / 0\nx\n", name="<edited>")
+    assert kind == "text" and text.startswith("Traceback (most recent call last):\n"), text
+    assert 'File "<edited>", line 2, in <module>' in text and "1 / 0" in text
+    assert text.rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "runner_session" not in text  # the runner's own frames are left out
+    kind, text = run("x = 1\nx\n", name="<edited>")
+    assert kind == "text" and text.startswith("TypeError: the last line must give a "), text
+
+
 def test_viz_draws_through_a_renderer_without_graphviz():
     """With graphviz hidden, make_dot/draw_dot build the same DOT text as graphviz does,
     and render_svg hands it to the renderer (here Graphviz's dot, run by hand)."""
