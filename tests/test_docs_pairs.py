@@ -6,6 +6,9 @@ against the output written on the page; this test checks that the two outputs wr
 on the page agree: the same numbers (torch prints 4 decimals), the same True/False/None,
 the same exception and warning classes and the same grad_fn names, in the same order.
 
+On "Build it yourself" the engine side is the page's own mini engine, in tabs labelled
+"mini engine": each step's engine is checked against PyTorch the same way.
+
 A "micrograd" tab group that shows where micrograd goes wrong is marked with the line
 ``<!-- contrast -->`` just before it; there, the outputs must differ.
 """
@@ -26,6 +29,8 @@ sys.path.append(str(DOCS / "hooks"))  # appended: never shadows an installed mod
 import mdblocks  # noqa: E402
 
 TORCH, ENGINE, MICROGRAD = "PyTorch", "twicegrad", "micrograd"
+MINI = "mini engine"  # build-it-yourself.md: the engine each step builds
+ENGINES = (ENGINE, MINI)
 
 TOKEN = re.compile(
     r"(?P<num>(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.]))"
@@ -94,19 +99,20 @@ def pairs():
         text = page.read_text(encoding="utf-8")
         lines = text.splitlines()
         for group, tabs in mdblocks.tab_groups(text).items():
-            if TORCH in tabs or ENGINE in tabs or MICROGRAD in tabs:
+            if set(tabs) & {TORCH, MICROGRAD, *ENGINES}:
                 yield pytest.param(page, group, tabs, is_contrast(lines, group),
                                    id=f"{page.relative_to(DOCS).as_posix()}:{group}")
 
 
 @pytest.mark.parametrize("page,group,tabs,contrast", list(pairs()))
 def test_torch_tab_matches_engine_tab(page, group, tabs, contrast):
-    assert set(tabs) in ({TORCH, ENGINE}, {MICROGRAD, ENGINE}), \
+    assert set(tabs) in ({TORCH, ENGINE}, {MICROGRAD, ENGINE}, {TORCH, MINI}), \
         f"{page}:{group}: a comparison tab group has tabs {sorted(tabs)}"
     other = TORCH if TORCH in tabs else MICROGRAD
-    for label in (other, ENGINE):
+    engine = ENGINE if ENGINE in tabs else MINI
+    for label in (other, engine):
         assert any(b.language == "pycon" for b in tabs[label]), f"{page}:{group}: the {label} tab has no pycon block"
-    problem = mismatch(outputs(tabs[other]), outputs(tabs[ENGINE]))
+    problem = mismatch(outputs(tabs[other]), outputs(tabs[engine]))
     if contrast:
         assert other == MICROGRAD, f"{page}:{group}: only micrograd comparisons may be contrasts"
         assert problem is not None, f"{page}:{group}: marked as a contrast, but the outputs agree"

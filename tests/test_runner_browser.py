@@ -5,7 +5,9 @@ opened through its ``Watch``, which fails on a console error, a missing file or 
 request off 127.0.0.1.
 
 - No page loads Pyodide before a Run button is clicked, and every engine block of the
-  Markdown (and every exercise) got its button.
+  Markdown (and every exercise) got its button; the only engine blocks without one are
+  listed in ``STATIC``, with the reason (Build it yourself has none: its mini engines
+  run in the browser).
 - On every page with runnable blocks, in both languages, running the last block runs
   all the earlier ones first, and each block's output is the block as the page prints
   it (doctest's comparison: whitespace normalised, a traceback's middle skipped).
@@ -13,6 +15,8 @@ request off 127.0.0.1.
   gradient.
 - A graph's code, edited, redraws the figure with viz.js; a block that ends in
   ``make_dot`` shows the SVG under it.
+- A step-through player's code, edited, replays the player with the edited program's
+  steps (issue 15's seam, ``window.twicegradPlayer.replaceSteps``); Reset restores it.
 - An exercise checked with its reference solution is graded right, one left as it
   starts is graded wrong.
 - The API page's docstring examples run too, each docstring in its module's globals.
@@ -57,6 +61,31 @@ def _runnable_blocks(md: Path) -> list[mdblocks.Block]:
     """The blocks the page's Run buttons run (mdblocks.browser_runnable: the engine blocks
     that need neither torch nor processes, nor a name such a block bound)."""
     return mdblocks.browser_runnable(mdblocks.iter_blocks(md.read_text(encoding="utf-8")))
+
+
+#: The engine blocks that stay static on purpose: (page, section anchor) -> (how many, why).
+#: The page says why in a sentence too. Every other engine block gets a Run button.
+STATIC = {
+    ("error-clinic", "reference-cycle"): (1, "starts a new Python: the warning fires once per process"),
+    ("error-clinic", "scalar-conversion"): (1, "starts a new Python: the warning fires once per process"),
+    ("error-clinic", "viz-package"): (1, "hides the graphviz package and dot, which a browser page never has"),
+    ("error-clinic", "viz-renderer"): (2, "hides graphviz and swaps the renderer the page draws with"),
+}
+_ANCHOR = re.compile(r"^#+ .*\{ *#(?P<anchor>[\w-]+)", re.M)
+
+
+def _static_engine_blocks(md: Path) -> dict[str, int]:
+    """Section anchor -> how many of its engine blocks get no Run button."""
+    text = md.read_text(encoding="utf-8")
+    blocks = mdblocks.iter_blocks(text)
+    runnable = {b.start for b in mdblocks.browser_runnable(blocks)}
+    out: dict[str, int] = {}
+    for b in blocks:
+        if b.language in ("pycon", "python") and mdblocks.namespace_of(b) == "engine" and b.start not in runnable:
+            anchors = [m.group("anchor") for m in _ANCHOR.finditer(text, 0, b.start)]
+            section = anchors[-1] if anchors else ""
+            out[section] = out.get(section, 0) + 1
+    return out
 
 
 def normalise(text: str, keep_ellipsis: bool = False) -> list[str]:
@@ -118,6 +147,22 @@ def test_session_transcripts_equal_the_page(md):
             assert "Traceback" not in shown, f"{where}: {shown}"
 
 
+@pytest.mark.parametrize("md", [md for md in sorted(DOCS.rglob("*.md")) if "hooks" not in md.parts],
+                         ids=lambda md: md.relative_to(DOCS).as_posix())
+def test_every_engine_block_gets_a_run_button_but_the_listed_ones(md):
+    page = md.name.removesuffix(".md").removesuffix(".zh")
+    want = {anchor: n for (name, anchor), (n, _why) in STATIC.items() if name == page}
+    assert _static_engine_blocks(md) == want
+
+
+def test_build_it_yourself_runs_in_the_browser():
+    """Its mini engines are torch-free: every block runs, PyTorch's results are in static tabs."""
+    pages = [md.name for md, _ in _pages()]
+    assert "build-it-yourself.md" in pages and "build-it-yourself.zh.md" in pages
+    blocks = _runnable_blocks(DOCS / "build-it-yourself.md")
+    assert len(blocks) >= 16 and any("class Value" in b.source for b in blocks)
+
+
 def _engine_docstring_tests():
     import doctest
     import importlib
@@ -146,6 +191,17 @@ def test_session_traceback_is_cpythons():
     assert 'File "<block 1>", line 1, in <module>' in text and "return 1 / 0" in text
     assert text.rstrip().endswith("ZeroDivisionError: division by zero")
     assert "runner_session" not in text  # the runner's own frame is left out
+
+
+@pytest.mark.parametrize("run", [runner_session.run_graph, runner_session.run_player], ids=lambda f: f.__name__)
+def test_graph_and_player_code_errors_show_the_readers_code_only(run):
+    kind, text = run("x = 1\n1 / 0\nx\n", name="<edited>")
+    assert kind == "text" and text.startswith("Traceback (most recent call last):\n"), text
+    assert 'File "<edited>", line 2, in <module>' in text and "1 / 0" in text
+    assert text.rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "runner_session" not in text  # the runner's own frames are left out
+    kind, text = run("x = 1\nx\n", name="<edited>")
+    assert kind == "text" and text.startswith("TypeError: the last line must give a "), text
 
 
 def test_viz_draws_through_a_renderer_without_graphviz():
@@ -375,6 +431,56 @@ def test_edit_retain_graph_and_draw(server, browser):
         assert page.locator(code_sel).nth(k).get_attribute("data-tg-state") == "done"
         assert fig.locator("svg g.node").count() > 0
         assert "AddBackward0" in fig.locator("svg").text_content()
+        assert not _problems(watch), _problems(watch)
+    finally:
+        watch.close()
+
+
+@pytest.mark.parametrize("path, lang", [("/concepts/leaves-and-backward/", "en"),
+                                        ("/zh/concepts/leaves-and-backward/", "zh")])
+def test_edited_player_code_replays_the_player(server, browser, path, lang):
+    """The code under a step-through player, edited and run, replays the player with the
+    edited program's steps (drawn by viz.js, captioned in the page's language, as CPython
+    cuts the same trace); Reset brings back the steps drawn at build time."""
+    watch = Watch(browser, server)
+    try:
+        page, _ = _open(watch, path)
+        fig = page.locator('figure.tg-player[data-player="used-twice"]')
+        built_steps = int(fig.get_attribute("data-steps"))
+        built_first = fig.locator(".tg-player__text").first.text_content()
+        sel = 'div[data-tg="player-code"]'
+        codes = page.locator(sel).evaluate_all("ds => ds.map(d => d.querySelector('pre > code').textContent)")
+        k = next(n for n, t in enumerate(codes) if "z = x * y + x" in t)
+        second_call = codes[k][codes[k].index("    try:"):codes[k].index("trace\n", codes[k].index("    try:"))]
+        edited = codes[k].replace(second_call, "").replace("z = x * y + x", "z = x * y * x")
+        kind, want = runner_session.run_player(edited, lang)
+        assert kind == "steps" and len(want) != built_steps, want
+        assert "MulBackward0" in want[1]["caption"] and "AddBackward0" not in "".join(w["dot"] for w in want)
+
+        _set_code(page, sel, k, edited)
+        _run(page, sel, k)
+        assert page.locator(sel).nth(k).get_attribute("data-tg-state") == "done", \
+            page.locator(sel).nth(k).evaluate("d => d.nextElementSibling.nextElementSibling.innerText")
+        assert fig.get_attribute("data-steps") == str(len(want))
+        steps = fig.locator(".tg-player__step")
+        assert [t.strip() for t in steps.locator(".tg-player__text").all_text_contents()] == \
+            [w["caption"].strip() for w in want]
+        for i in range(len(want)):
+            assert steps.nth(i).locator("svg g.node").count() > 0, f"step {i + 1} is not drawn"
+        assert fig.get_attribute("data-current") == "1"
+        assert "AddBackward0" not in fig.locator(".tg-player__steps").text_content()
+
+        # an edit that fails shows its traceback and leaves the player alone
+        _set_code(page, sel, k, edited.replace("trace\n", "tracee\n"))
+        _run(page, sel, k)
+        assert page.locator(sel).nth(k).get_attribute("data-tg-state") == "failed"
+        shown = page.locator(sel).nth(k).evaluate("d => d.nextElementSibling.nextElementSibling.textContent")
+        assert "NameError: name 'tracee' is not defined" in shown, shown
+        assert fig.get_attribute("data-steps") == str(len(want))
+
+        page.locator(sel).nth(k).evaluate("d => d.nextElementSibling.querySelector('.tg-reset-button').click()")
+        assert fig.get_attribute("data-steps") == str(built_steps)
+        assert fig.locator(".tg-player__text").first.text_content() == built_first
         assert not _problems(watch), _problems(watch)
     finally:
         watch.close()

@@ -194,8 +194,10 @@ def replace_blocks(text: str, language: str, render) -> str:
 # Which engine blocks can run in the browser (the Run buttons, in Pyodide)
 # ---------------------------------------------------------------------------------
 
-#: What Pyodide does not have: PyTorch, and processes.
-_NOT_IN_THE_BROWSER = re.compile(r"\b(?:torch|subprocess)\b")
+#: What the browser does not have: PyTorch, processes, and the graphviz Python package
+#: (a page draws with viz.js; a block that hides graphviz or Graphviz's ``dot`` shows what
+#: happens without them, which in the browser is always the case).
+_NOT_IN_THE_BROWSER = re.compile(r"\b(?:torch|subprocess|graphviz)\b")
 
 
 def code_of(block: Block) -> str:
@@ -238,7 +240,7 @@ def _names(code: str) -> tuple[set[str], set[str]]:
 def browser_runnable(blocks: list[Block]) -> list[Block]:
     """The page's engine blocks that can run in the browser, in page order.
 
-    A block cannot if its code needs what Pyodide lacks (torch, subprocess), or
+    A block cannot if its code needs what Pyodide lacks (torch, subprocess, graphviz), or
     mentions a name that such a block bound (a helper defined with torch, a Value a
     torch comparison made): those stay static, as PyTorch tabs are.  The runner marks
     only the others, and the tests check that each of them still prints what the page

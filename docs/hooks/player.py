@@ -20,11 +20,12 @@ docs/assets/javascripts/player.js turns the figure into a player (previous/next,
 slider, play/pause, the keyboard).  The same function, :func:`player_frames`, is what
 the docs tests run on every ``player`` block (docs/conftest.py).
 
-Playing an edited program in the browser (the run-in-the-page runner, issue 14, not on
-this branch) is a seam left open, tested from the page side: the figure carries its code
-in ``data-code``; a runner that runs the edited code in Pyodide takes
-``engine.viz.Player(trace).export(lang)`` (DOT source and caption per step), draws each
-DOT with @viz-js/viz, and calls ``window.twicegradPlayer.replaceSteps(figure, steps)``.
+Playing an edited program in the browser: the code under the figure gets a Run button
+(docs/assets/javascripts/runner.js); run, it goes through
+``runner_session.run_player`` in Pyodide, which gives
+``engine.viz.Player(trace).export(lang)`` (DOT source and caption per step); the page
+draws each DOT with @viz-js/viz and calls ``window.twicegradPlayer.replaceSteps(figure,
+steps)``. The figure also carries its code in ``data-code``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ the test suite runs every page's blocks through it and compares with the page.
 - ``Session.run_code(code, name)`` runs a ``python`` block and returns what it printed.
 - ``run_graph(code, name)`` runs a ``graph`` block's code in a fresh namespace and gives
   the SVG of its last expression (docs/hooks/graphs.py draws the same at build time).
+- ``run_player(code, lang, name)`` runs a ``player`` block's code the same way and gives
+  its trace's steps, DOT and caption each (docs/hooks/player.py draws the same at build
+  time); the page draws them with viz.js and replays the player.
 - ``grade(code, check)`` grades an exercise: ``code`` (the learner's) runs in a fresh
   namespace, then ``check`` (the page's grader) in the same one; an exception in
   either (an ``AssertionError`` saying what is wrong, a ``GradcheckError``...) fails it.
@@ -44,7 +47,8 @@ import sys
 import traceback
 import warnings
 
-__all__ = ["Session", "free_graphs_iteratively", "grade", "run_graph", "split_transcript", "format_example"]
+__all__ = ["Session", "free_graphs_iteratively", "grade", "run_graph", "run_player", "split_transcript",
+           "format_example"]
 
 _PROMPT = re.compile(r"^(>>>|\.\.\.)( |$)")
 _SUFFIX = re.compile(r" \(Triggered internally at [^)]*\.\)")
@@ -193,25 +197,60 @@ class Session:
         return True, out.getvalue()
 
 
+def _last_expression(code: str, name: str, kind: str, gives: str):
+    """Run ``code`` in a fresh namespace and return the value of its last line, which
+    must be an expression (as a ``graph`` or ``player`` block ends)."""
+    tree = ast.parse(code, name)
+    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
+        raise ValueError(f"a {kind} block must end with an expression giving {gives}")
+    namespace = {"__name__": f"__{kind}__"}
+    exec(compile(ast.Module(body=tree.body[:-1], type_ignores=[]), name, "exec"), namespace)
+    return eval(compile(ast.Expression(tree.body[-1].value), name, "eval"), namespace)
+
+
 def run_graph(code: str, name: str = "<graph>") -> tuple[str, str]:
     """Run a ``graph`` block's code in a fresh namespace: ``("svg", svg)`` or ``("text", traceback)``."""
     _remember(name, code)
-    namespace = {"__name__": "__graph__"}
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            tree = ast.parse(code, name)
-            if not tree.body or not isinstance(tree.body[-1], ast.Expr):
-                raise ValueError("a graph block must end with an expression giving a drawing (make_dot or draw_dot)")
-            body = ast.Module(body=tree.body[:-1], type_ignores=[])
-            exec(compile(body, name, "exec"), namespace)
-            value = eval(compile(ast.Expression(tree.body[-1].value), name, "eval"), namespace)
+            value = _last_expression(code, name, "graph", "a drawing (make_dot or draw_dot)")
             svg = _svg_of(value)
             if svg is None:
                 raise TypeError(f"the last line must give a drawing (make_dot or draw_dot), got {type(value).__name__}")
         return "svg", svg
     except Exception as exc:
-        return "text", out.getvalue() + _traceback(exc, skip=0 if isinstance(exc, SyntaxError) else 1)
+        return "text", out.getvalue() + _traceback(exc, skip=0 if isinstance(exc, SyntaxError) else 2)
+
+
+def run_player(code: str, lang: str = "en", name: str = "<player>") -> tuple[str, object]:
+    """Run a ``player`` block's code in a fresh namespace and cut its trace into steps:
+    ``("steps", [{"dot": ..., "caption": ...}, ...])`` (``engine.viz.Player.export``: the
+    page draws each DOT and replays the player), or ``("text", traceback)``.
+
+    >>> kind, steps = run_player("from engine import Value\\n"
+    ...     "from engine.viz import record_backward\\n"
+    ...     "x = Value(2.0, requires_grad=True, name='x')\\n"
+    ...     "with record_backward() as trace:\\n"
+    ...     "    (x * x).backward()\\n"
+    ...     "trace\\n")
+    >>> kind, len(steps), steps[0]["caption"]
+    ('steps', 3, 'The walk starts: MulBackward0 gets the gradient 1.0.')
+    """
+    from engine.viz import Player, Trace
+
+    _remember(name, code)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            trace = _last_expression(code, name, "player", "a trace (from record_backward())")
+            if not isinstance(trace, Trace):
+                raise TypeError(f"the last line must give a trace from record_backward(), got {type(trace).__name__}")
+            if not len(trace):
+                raise ValueError("the trace is empty: run a backward inside the record_backward() block")
+            return "steps", Player(trace).export(lang)
+    except Exception as exc:
+        return "text", out.getvalue() + _traceback(exc, skip=0 if isinstance(exc, SyntaxError) else 2)
 
 
 def grade(code: str, check: str, name: str = "<exercise>") -> tuple[bool, str]:

@@ -5,7 +5,8 @@
 // the repository's engine/*.py and runner_session.py into Pyodide's file system, and
 // points engine.viz at viz.js for drawing. The blocks of a page share one namespace, in
 // page order, as the tests run them: running a block runs the earlier unrun ones first.
-// Blocks under a drawn graph (data-tg="graph-code") redraw their figure; exercises
+// Blocks under a drawn graph (data-tg="graph-code") redraw their figure, blocks under a
+// step-through player (data-tg="player-code") replay it with the edited program; exercises
 // (data-tg="exercise") run and are checked in a fresh namespace each time.
 (function () {
   "use strict";
@@ -266,6 +267,48 @@
     });
   }
 
+  // The code under a step-through player (docs/hooks/player.py): run, it records the
+  // edited program's backward, draws each step with viz.js and replays the player with
+  // them (player.js: window.twicegradPlayer.replaceSteps); Reset brings back the steps
+  // drawn at build time.
+  function stepsOf(figure) {
+    return Array.prototype.map.call(figure.querySelectorAll(".tg-player__step"), function (li) {
+      return { svg: li.querySelector(".tg-player__drawing").innerHTML,
+               caption: li.querySelector(".tg-player__text").textContent };
+    });
+  }
+
+  function setUpPlayerBlock(block) {
+    var details = block.div.closest("details");
+    var figure = details && details.previousElementSibling;
+    if (!figure || !figure.matches("figure.tg-player")) return;
+    var original = stepsOf(figure);
+    block.runButton.addEventListener("click", function () {
+      withPython(block, async function (py) {
+        var result = py.mod.run_player(codeOf(block), ZH ? "zh" : "en", "<player>");
+        var parts = result.toJs({ dict_converter: Object.fromEntries });
+        result.destroy();
+        if (parts[0] !== "steps") {
+          showParts(block.out, [parts]);
+          block.div.setAttribute("data-tg-state", "failed");
+          return;
+        }
+        var steps = parts[1].map(function (step) {
+          return { svg: window.tgRenderDot(step.dot), caption: step.caption };
+        });
+        window.twicegradPlayer.replaceSteps(figure, steps);
+        figure.dataset.replayed = "1";
+        showParts(block.out, []);
+      });
+    });
+    block.resetButton.addEventListener("click", function () {
+      if (figure.dataset.replayed) {
+        window.twicegradPlayer.replaceSteps(figure, original);
+        delete figure.dataset.replayed;
+      }
+    });
+  }
+
   function setUpExercise(block) {
     var id = block.div.getAttribute("data-exercise");
     var holder = document.querySelector('.tg-check[data-exercise="' + id + '"]');
@@ -310,6 +353,12 @@
       div.setAttribute("data-tg", "graph-code");
       var block = controls(div, "graph");
       if (block) setUpGraphBlock(block);
+    });
+    // the code under a step-through player (docs/hooks/player.py)
+    document.querySelectorAll("figure.tg-player + details div.highlight").forEach(function (div) {
+      div.setAttribute("data-tg", "player-code");
+      var block = controls(div, "player");
+      if (block) setUpPlayerBlock(block);
     });
     document.querySelectorAll('div[data-tg="exercise"]').forEach(function (div) {
       var block = controls(div, "exercise");
