@@ -102,7 +102,8 @@ def grad(outputs: Values, inputs: Union[Values, dict], grad_outputs: Seeds = Non
          retain_graph: Optional[bool] = None, create_graph: bool = False,
          only_inputs: bool = True, allow_unused: Optional[bool] = None,
          materialize_grads: bool = False):
-    """Return the gradients of ``outputs`` with respect to ``inputs``, as a tuple.
+    """Return the gradients of ``outputs`` with respect to ``inputs``, as a tuple (a
+    dict with the same keys when ``inputs`` is a dict, as in torch 2.13).
 
     Unlike ``backward`` it never reads or writes ``.grad``.  ``grad_outputs`` is the
     vector of the vector-Jacobian product, so gradients chain through an
