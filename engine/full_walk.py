@@ -2,8 +2,8 @@
 
 ``autograd.py`` takes its fast walk whenever it can; everything else comes here:
 hooks on Values and nodes, ``retain_grad``, ``inputs=`` that are not leaves, custom
-Functions and compiled nodes, anomaly mode, the recorder of ``engine.viz`` (the
-observer seam below), and ``backward(create_graph=True)``.  ``_walk`` does what
+Functions, anomaly mode, the recorder of ``engine.viz`` (the observer seam below), and
+``backward(create_graph=True)``.  ``_walk`` does what
 torch's engine does:
 
 1. seed each output with its gradient (1 by default);
@@ -24,14 +24,12 @@ torch's engine does:
 All of a walk's state is its own (the nodes it has seen, the gradients in flight), so
 several threads can walk one graph at once.
 
-With ``create_graph=True`` the nodes run on Values instead of floats, with grad mode
-on, so the gradients that come out are themselves differentiable.
-
->>> from engine import Value, grad
+>>> from engine import Value
 >>> x = Value(3.0, requires_grad=True)
->>> dy, = grad(x ** 3, x, create_graph=True)
->>> dy, grad(dy, x)
-(Value(27.0, grad_fn=<MulBackward0>), (Value(18.0),))
+>>> h = x.register_hook(lambda g: g * 10)  # user code in the walk: this one runs here
+>>> (x * x).backward(); x.grad
+Value(60.0)
+>>> h.remove()
 """
 
 from __future__ import annotations
