@@ -234,7 +234,7 @@ def _key(v: Value):
 
 
 # ---------------------------------------------------------------------------------
-# The fast walk: backward() on floats, in a graph without user code
+# The fast walk: backward() and grad() in a graph without user code
 # ---------------------------------------------------------------------------------
 #
 # When no hook, retain_grad, custom Function or anomaly trace exists anywhere
