@@ -34,8 +34,8 @@ from . import value as _value
 from .anomaly import anomaly_mode
 from .full_walk import _constant, _discover, _flush_ready_leaves, _grad_lock, _needed, _walk
 from .grad_mode import state as _grad_mode
-from .ops import AddBackward0, MulBackward0, TanhBackward0
-from .value import FREED_MESSAGE, OutputNr, Value, _FREED, make_value
+from .ops import AddBackward0, MulBackward0, TanhBackward0, TanhBackwardBackward0
+from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _binary_to_edge, make_value
 
 __all__ = ["backward", "grad"]
 
@@ -325,9 +325,32 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 if k is AddBackward0:  # (on Values too, under create_graph)
                     g0 = g1 = g
                 elif graph:
-                    grads = n.vjp(g, *n.unpack(True))
-                    g0 = grads[0]
-                    g1 = grads[1] if n._input1 is not None else None
+                    # Under create_graph, Mul's and tanh's derivatives are recorded straight
+                    # from the saved numbers and the edges: the Values that ``unpack`` would
+                    # wrap them in are never built.  The nodes, edges, saved numbers and
+                    # creation order are the vjp's (tests/test_core_fast_walk.py).  (``g`` can be
+                    # a number: a vjp's constant zero.)
+                    if k is MulBackward0 and g.__class__ is Value:  # g * b for input 0, then g * a for input 1
+                        gd = g._data
+                        e0, e1 = n._input0, n._input1
+                        if e0 is None:
+                            g0 = None
+                        else:
+                            b = e1._data if e1.__class__ is Value else n._saved1  # (a leaf: as unpack reads it)
+                            g0 = _binary_to_edge(MulBackward0, gd * b, g, e1, gd, b)
+                        if e1 is None:
+                            g1 = None
+                        else:
+                            a = e0._data if e0.__class__ is Value else s0
+                            g1 = _binary_to_edge(MulBackward0, gd * a, g, e0, gd, a)
+                    elif k is TanhBackward0 and g.__class__ is Value:  # tanh_backward(g, z), z: the saved result
+                        gd = g._data
+                        g0 = _binary_to_edge(TanhBackwardBackward0, gd * (1 - s0 * s0), g, n, gd, s0)
+                        g1 = None
+                    else:
+                        grads = n.vjp(g, *n.unpack(True))
+                        g0 = grads[0]
+                        g1 = grads[1] if n._input1 is not None else None
                 elif k is MulBackward0:
                     g0 = g * n._saved1
                     g1 = g * s0

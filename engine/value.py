@@ -366,6 +366,33 @@ def _binary(cls, data, x: Value, y: Optional[Value], s0, s1) -> Value:
     return out
 
 
+def _binary_to_edge(cls, data, x: Value, edge, s0, s1) -> Value:
+    """What ``_binary(cls, data, x, y, s0, s1)`` records when ``y`` is a saved value
+    known only by its ``edge`` (its producer node, the leaf itself, or None for a
+    constant), without building ``y``.  create_graph's fast walk records Mul's and
+    tanh's derivatives this way (engine/autograd.py); it never runs in anomaly mode."""
+    out = _new_value(Value)
+    out._data = data
+    out._grad = None
+    out.name = None
+    out._leaf_hooks = None
+    if x._requires_grad or edge is not None:  # (grad mode is on: the walk records)
+        node = _new_node(cls)
+        node._input0 = (x._node or x) if x._requires_grad else None
+        node._input1 = edge
+        node._creation_nr = _next_seq()
+        node._saved0 = s0
+        node._saved1 = s1
+        node._extras = None
+        node._grad_in = None
+        out._node = node
+        out._requires_grad = True
+    else:
+        out._node = None
+        out._requires_grad = False
+    return out
+
+
 def _number(v):
     """``v`` as an int or float, or NotImplemented if it is not a real number."""
     k = v.__class__

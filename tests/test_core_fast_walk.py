@@ -12,8 +12,12 @@ import struct
 import textwrap
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import engine
 from engine import Value, autograd
+from engine.value import make_value
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,3 +107,82 @@ def test_the_fast_walks_written_out_rules_are_the_op_tables_bit_for_bit():
                     assert got is not None, "the fast walk's slots were taken"
                     leaves = [x, y][:len(rule)]
                     assert [_bits(got[v]) for v in leaves] == [_bits(r) for r in rule], (out.grad_fn, g, a, b)
+
+
+# Under create_graph the fast walk records Mul's and tanh's derivatives straight from
+# the saved numbers and edges (value._binary_to_edge), where the general walk calls
+# each node's vjp on Values from unpack().  The two derivative graphs must be the same
+# graph: node classes, edges, saved numbers, creation order; and so must everything
+# a second and a third backward compute through them.
+
+OPS = ["mul", "mul_const", "const_mul", "square", "tanh", "add", "add_const", "pow0", "sub", "div"]
+
+
+def _program(choices):
+    """Values built by ``choices``, a list of (op, i, j) over the Values made so far."""
+    x = Value(0.7, requires_grad=True)
+    w = Value(-1.3, requires_grad=True)
+    c = Value(0.25)  # a constant
+    vals = [x, w, c]
+    for op, i, j in choices:
+        a, b = vals[i % len(vals)], vals[j % len(vals)]
+        vals.append({"mul": lambda: a * b, "mul_const": lambda: a * 0.5, "const_mul": lambda: 3 * a,
+                     "square": lambda: a * a, "tanh": lambda: a.tanh(), "add": lambda: a + b,
+                     "add_const": lambda: a + 1, "pow0": lambda: a ** 0, "sub": lambda: a - b,
+                     "div": lambda: a / (b * b + 1)}[op]())
+    return x, w, vals
+
+
+def _graph(roots: list) -> list:
+    """Every node reachable from ``roots``, newest first, as comparable records."""
+    seen, stack, nodes = set(), [v._node for v in roots if v._node is not None], []
+    while stack:
+        n = stack.pop()
+        if n in seen or n.__class__ is Value:
+            continue
+        seen.add(n)
+        nodes.append(n)
+        stack.extend(e for e in (n._input0, n._input1) if e is not None)
+    nodes.sort(key=lambda n: -n._creation_nr)
+    rank = {n: i for i, n in enumerate(nodes)}
+
+    def edge(e):
+        return None if e is None else ("leaf", e._data) if e.__class__ is Value else ("node", rank[e])
+
+    def number(s):
+        return s if not isinstance(s, float) else _bits(s)
+
+    return [(type(n).__name__, edge(n._input0), edge(n._input1), number(n._saved0), number(n._saved1))
+            for n in nodes]
+
+
+def _derivatives(choices, seed_kind: str, moved: bool, fast: bool):
+    x, w, vals = _program(choices)
+    out = vals[-1]
+    if moved:  # a leaf's data assigned between forward and backward: read as unpack reads it
+        x.data = 0.9
+    if out._node is None:
+        return None
+    seed = {"none": None, "const": Value(-2.0), "leaf": Value(1.5, requires_grad=True),
+            "nonleaf": x * 1.5}[seed_kind]
+    seeds = [make_value(1.0) if seed is None else seed]
+    if fast:
+        got = autograd._fast_walk([out], seeds, free=False, graph=True, targets={x, w})
+        assert got is not None, "the fast walk's slots were taken, or it handed over"
+        firsts = [got.get(x), got.get(w)]
+    else:
+        with autograd._fast_lock:  # the fast walk's slots taken: engine.grad takes the general walk
+            firsts = list(engine.grad(out, [x, w], seed, create_graph=True, allow_unused=True))
+    firsts = [make_value(f) if isinstance(f, (int, float)) else f for f in firsts]
+    live = [f for f in firsts if f is not None and f._requires_grad]
+    seconds = [engine.grad(f, [x, w], allow_unused=True, retain_graph=True) for f in live]
+    return ([None if f is None else _bits(float(f._data)) for f in firsts], _graph(live),
+            [[None if s is None else _bits(float(s._data)) for s in pair] for pair in seconds])
+
+
+@settings(derandomize=True, database=None, max_examples=300, deadline=None)
+@given(choices=st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 20), st.integers(0, 20)),
+                        min_size=1, max_size=8),
+       seed_kind=st.sampled_from(["none", "const", "leaf", "nonleaf"]), moved=st.booleans())
+def test_create_graph_on_the_fast_walk_records_the_general_walks_graph(choices, seed_kind, moved):
+    assert _derivatives(choices, seed_kind, moved, fast=True) == _derivatives(choices, seed_kind, moved, fast=False)
