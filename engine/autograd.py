@@ -306,21 +306,11 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     if capture:
                         return None
                     raise RuntimeError(FREED_MESSAGE)
-                if n._custom:  # a compiled function's node: many edges (engine/compiled.py)
-                    if graph:
-                        return None  # it has no double backward: the general walk says so if it must
-                    if _deliver_many(n, g, s0, heap, leaf_total, targets):
-                        strays = True
-                    if free:
-                        if capture:
-                            ran.append(n)
-                        else:
-                            n._saved0 = _FREED
-                    continue
                 # The gradients for input 0 and input 1.  Add, Mul and tanh make four
-                # nodes in five of a network: their float rules are written out here
-                # (the same formulas as their ``vjp`` in ops.py, checked bit for bit by
-                # tests/test_core_fast_walk.py), which saves a call and a tuple per node.
+                # nodes in five of a network (and tanh's backward, of a second backward):
+                # their float rules are written out here (the same formulas as their
+                # ``vjp`` in ops.py, checked bit for bit by tests/test_core_fast_walk.py),
+                # which saves a call or three and a tuple per node.
                 k = n.__class__
                 if k is AddBackward0:  # (on Values too, under create_graph)
                     g0 = g1 = g
@@ -347,6 +337,8 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                         gd = g._data
                         g0 = _binary_to_edge(TanhBackwardBackward0, gd * (1 - s0 * s0), g, n, gd, s0)
                         g1 = None
+                    elif n._custom:
+                        return None  # a compiled node has no double backward: the general walk says so if it must
                     else:
                         grads = n.vjp(g, *n.unpack(True))
                         g0 = grads[0]
@@ -357,6 +349,19 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 elif k is TanhBackward0:
                     g0 = g * (1 - s0 * s0)
                     g1 = None
+                elif k is TanhBackwardBackward0:  # a second backward through tanh: (g, z) saved
+                    z = n._saved1
+                    g0 = g * (1 - z * z)
+                    g1 = g * ((z * -2) * s0)
+                elif n._custom:  # a compiled function's node: many edges (engine/compiled.py)
+                    if _deliver_many(n, g, s0, heap, leaf_total, targets):
+                        strays = True
+                    if free:
+                        if capture:
+                            ran.append(n)
+                        else:
+                            n._saved0 = _FREED
+                    continue
                 else:
                     grads = n.vjp(g, s0, n._saved1)
                     g0 = grads[0]

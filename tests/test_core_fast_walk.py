@@ -93,16 +93,18 @@ def _bits(x: float) -> bytes:
 
 
 def test_the_fast_walks_written_out_rules_are_the_op_tables_bit_for_bit():
-    # The fast walk writes out Add's, Mul's and tanh's float rules instead of calling
-    # their vjp; every gradient must be the vjp's, to the last bit, specials included.
-    from engine.ops import AddBackward0, MulBackward0, TanhBackward0
+    # The fast walk writes out the float rules of Add, Mul, tanh and tanh's backward
+    # instead of calling their vjp; every gradient must be the vjp's, to the last bit,
+    # specials included.
+    from engine.ops import AddBackward0, MulBackward0, TanhBackward0, TanhBackwardBackward0, _tanh_backward
     for g in SPECIALS:
         for a in SPECIALS:
             for b in SPECIALS:
                 x, y = Value(a, requires_grad=True), Value(b, requires_grad=True)
                 for out, rule in ((x + y, AddBackward0.vjp(g, None, None)),
                                   (x * y, MulBackward0.vjp((x * y).grad_fn, g, a, b)),
-                                  (x.tanh(), TanhBackward0.vjp(g, x.tanh().data, None))):
+                                  (x.tanh(), TanhBackward0.vjp(g, x.tanh().data, None)),
+                                  (_tanh_backward(x, y), TanhBackwardBackward0.vjp(g, a, b))):
                     got = autograd._fast_walk([out], [g], free=True)
                     assert got is not None, "the fast walk's slots were taken"
                     leaves = [x, y][:len(rule)]
