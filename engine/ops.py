@@ -29,7 +29,7 @@ from __future__ import annotations
 from . import floats as F
 from .anomaly import anomaly_mode, record_creation
 from .grad_mode import state as _grad_mode
-from .value import (RESULT, Node, Value, _binary, _FREED, FREED_MESSAGE, _NO_GRAPH, _new_node, _new_value,
+from .value import (RESULT, Node, Value, _binary, _FREED, FREED_MESSAGE, _NO_GRAPH, _new_value,
                     _next_seq, _number, _unary, make_value, saved_value)
 
 __all__: list = []  # nothing to import from here: the ops are Value's methods
@@ -175,7 +175,7 @@ def __add__(self, other):
     out.name = None
     out._leaf_hooks = None
     if requires_grad and _grad_mode.enabled:
-        node = _new_node(AddBackward0)
+        node = AddBackward0()
         node._input0 = (self._node or self) if self._requires_grad else None
         node._input1 = (other._node or other) if other is not None and other._requires_grad else None
         node._creation_nr = _next_seq()
@@ -286,7 +286,7 @@ def __mul__(self, other):
     out.name = None
     out._leaf_hooks = None
     if requires_grad and _grad_mode.enabled:
-        node = _new_node(MulBackward0)
+        node = MulBackward0()
         node._input0 = (self._node or self) if self._requires_grad else None
         node._input1 = (other._node or other) if other is not None and other._requires_grad else None
         node._creation_nr = _next_seq()
@@ -546,7 +546,7 @@ def tanh(self):
     out.name = None
     out._leaf_hooks = None
     if self._requires_grad and _grad_mode.enabled:
-        node = _new_node(TanhBackward0)
+        node = TanhBackward0()
         node._input0 = self._node or self
         node._input1 = None
         node._creation_nr = _next_seq()

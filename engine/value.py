@@ -276,7 +276,7 @@ def new_node(cls, input0=None, input1=None, saved0=None, saved1=None, extras: Op
     ``_unary`` and ``_binary`` build theirs inline (the hot path); custom Functions and
     compiled functions build theirs here.  ``tests/test_core_construction.py`` builds
     nodes and Values through every path and checks that no slot is left unset."""
-    node = _new_node(cls)
+    node = cls()
     node._input0 = input0
     node._input1 = input1
     node._creation_nr = _next_seq()
@@ -322,7 +322,7 @@ def _unary(cls, data, x: Value, s0, s1=None) -> Value:
     out.name = None
     out._leaf_hooks = None
     if x._requires_grad and _grad_mode.enabled:
-        node = _new_node(cls)
+        node = cls()
         node._input0 = x._node or x
         node._input1 = None
         node._creation_nr = _next_seq()
@@ -348,7 +348,7 @@ def _binary(cls, data, x: Value, y: Optional[Value], s0, s1) -> Value:
     out.name = None
     out._leaf_hooks = None
     if (x._requires_grad or (y is not None and y._requires_grad)) and _grad_mode.enabled:
-        node = _new_node(cls)
+        node = cls()
         node._input0 = (x._node or x) if x._requires_grad else None
         node._input1 = (y._node or y) if y is not None and y._requires_grad else None
         node._creation_nr = _next_seq()
@@ -377,7 +377,7 @@ def _binary_to_edge(cls, data, x: Value, edge, s0, s1) -> Value:
     out.name = None
     out._leaf_hooks = None
     if x._requires_grad or edge is not None:  # (grad mode is on: the walk records)
-        node = _new_node(cls)
+        node = cls()
         node._input0 = (x._node or x) if x._requires_grad else None
         node._input1 = edge
         node._creation_nr = _next_seq()
@@ -770,6 +770,8 @@ def _rebuild_value(data, requires_grad: bool, name) -> Value:
     return v
 
 
-_new_value = object.__new__
-_new_node = object.__new__
+_new_value = object.__new__  # a Value without __init__'s checks; its slots are set by the caller
+# Nodes are made by calling their class, ``cls()``: Node and the op classes define no
+# ``__init__``, and the call is the cheapest way to get an empty instance (a quarter
+# cheaper than ``object.__new__(cls)``); the caller sets every slot.
 _NO_GRAPH = make_value(0.0)  # stands for torch's ``zeros`` operand of ``where``: no graph
