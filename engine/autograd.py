@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from collections.abc import Mapping
 from typing import Optional, Sequence, Union
 
@@ -241,16 +241,21 @@ def _key(v: Value):
 # When no hook, retain_grad, custom Function or anomaly trace exists anywhere
 # (``value.holders_of_user_code`` is empty), no code but the engine's runs during a
 # backward, and the order in which leaves complete cannot be observed.  The walk then
-# needs no discovery pass: a node enters a heap, keyed by its creation number, when
-# its first gradient arrives, and the newest node in the heap runs next.  Every
-# consumer of a node is newer than it, and a consumer that has yet to run would be
-# newer than something in the heap, so a node runs after all its consumers: torch's
-# order, found as the walk goes.  A node's incoming gradient is summed in its
+# needs no discovery pass.  Every consumer of a node is newer than it, so running the
+# nodes that gradient reaches newest first runs each after all its consumers: torch's
+# order.  The walk finds them by scanning creation numbers downwards from the
+# outputs': a node is entered in ``pending`` under its number when its first gradient
+# arrives (always below the number being scanned), and the scan takes it when it gets
+# there.  A graph's numbers are mostly consecutive, so the scan meets few numbers
+# with nothing pending; after a run of ``_GAP`` of them (other graphs' nodes, made
+# in between), the rest of the walk takes the pending nodes from a heap instead, and
+# so never costs more than a heap walk.  A node's incoming gradient is summed in its
 # ``_grad_in`` slot; ``_fast_lock`` gives those slots to one walk at a time: a walk
 # that finds it taken (another thread's, or a backward that a finalizer started
 # during one) takes the general walk, whose state is all its own.
 
 _fast_lock = threading.Lock()
+_GAP = 64  # numbers with nothing pending, in a row, before the scan gives way to a heap
 
 
 def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targets: Optional[set] = None):
@@ -261,7 +266,9 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
     no double backward (torch raises only if the node is on a path to an input).
     For ``grad()`` frees wait until the end: a node on no path to an input is not
     freed, as in torch."""
-    heap = []  # (-creation number, node): the newest node on top
+    pending = {}  # creation number -> a node whose first gradient has arrived
+    pending_pop = pending.pop
+    heap = None  # after a long gap: the pending nodes' negated numbers, newest on top
     leaf_total = {}  # leaf -> its summed gradient
     leaf_get = leaf_total.get
     capture = targets is not None
@@ -289,16 +296,25 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                         leaf_total[v] = s if old is None else old + s
                 elif n._grad_in is None:
                     n._grad_in = s
-                    heappush(heap, (-n._creation_nr, n))
+                    pending[n._creation_nr] = n
                 else:
                     n._grad_in = n._grad_in + s
             n = None
-            ready = None  # a node newer than every node in the heap: it runs next, unheaped
-            while ready is not None or heap:
-                if ready is None:
-                    n = heappop(heap)[1]
+            nr = max(pending, default=0)  # the scan: every pending node is at or below nr
+            misses = 0
+            while pending:
+                if heap is None:
+                    n = pending_pop(nr, None)
+                    nr -= 1
+                    if n is None:  # a number of another graph, or of a node no gradient reaches
+                        misses += 1
+                        if misses > _GAP:  # a long stretch of them: a heap from here on
+                            heap = [-k for k in pending]
+                            heapify(heap)
+                        continue
+                    misses = 0
                 else:
-                    n, ready = ready, None
+                    n = pending_pop(-heappop(heap))
                 g = n._grad_in
                 n._grad_in = None
                 s0 = n._saved0
@@ -354,7 +370,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     g0 = g * (1 - z * z)
                     g1 = g * ((z * -2) * s0)
                 elif n._custom:  # a compiled function's node: many edges (engine/compiled.py)
-                    if _deliver_many(n, g, s0, heap, leaf_total, targets):
+                    if _deliver_many(n, g, s0, pending, heap, leaf_total, targets):
                         strays = True
                     if free:
                         if capture:
@@ -372,53 +388,41 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     else:
                         n._saved0 = _FREED
                 # Deliver to input 0, then to input 1 (a unary node's _input1 is None).
-                # ``first``: the newest input node that got its first gradient here.
-                first = None
                 e = n._input0
                 if e is not None:
-                    gi = g0
                     if e.__class__ is Value:
                         if capture and e not in targets:
                             strays = True
                         else:
                             old = leaf_get(e)
-                            leaf_total[e] = gi if old is None else old + gi
+                            leaf_total[e] = g0 if old is None else old + g0
                     elif e._grad_in is None:
-                        e._grad_in = gi
-                        first = e
+                        e._grad_in = g0
+                        pending[e._creation_nr] = e
+                        if heap is not None:
+                            heappush(heap, -e._creation_nr)
                     else:
-                        e._grad_in = e._grad_in + gi
+                        e._grad_in = e._grad_in + g0
                 e = n._input1
                 if e is not None:
-                    gi = g1
                     if e.__class__ is Value:
                         if capture and e not in targets:
                             strays = True
                         else:
                             old = leaf_get(e)
-                            leaf_total[e] = gi if old is None else old + gi
+                            leaf_total[e] = g1 if old is None else old + g1
                     elif e._grad_in is None:
-                        e._grad_in = gi
-                        if first is None:
-                            first = e
-                        else:
-                            if e._creation_nr > first._creation_nr:
-                                first, e = e, first
-                            heappush(heap, (-e._creation_nr, e))
+                        e._grad_in = g1
+                        pending[e._creation_nr] = e
+                        if heap is not None:
+                            heappush(heap, -e._creation_nr)
                     else:
-                        e._grad_in = e._grad_in + gi
-                # Newer than everything in the heap, ``first`` has all its gradient now
-                # (any consumer still to run would be newer still): run it next.
-                if first is not None:
-                    if heap and -heap[0][0] > first._creation_nr:
-                        heappush(heap, (-first._creation_nr, first))
-                    else:
-                        ready = first
+                        e._grad_in = e._grad_in + g1
             n = None
         finally:
             _grad_mode.enabled = previous_mode
             if n is not None:  # stopped at node n: leave no gradient behind in the graph
-                waiting = [n] + [m for _, m in heap] + ([ready] if ready is not None else [])
+                waiting = [n] + list(pending.values())
                 for m in waiting:
                     m._grad_in = None
                 if not capture:  # backward(): torch has accumulated the leaves already complete
@@ -443,7 +447,8 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
     return leaf_total
 
 
-def _deliver_many(n, g, saved, heap: list, leaf_total: dict, targets: Optional[set]) -> bool:
+def _deliver_many(n, g, saved, pending: dict, heap: Optional[list], leaf_total: dict,
+                  targets: Optional[set]) -> bool:
     """The fast walk's step for a compiled function's node: one gradient per edge in
     ``n._edges``, delivered as the main loop delivers to ``_input0`` and ``_input1``.
     Returns whether it reached a leaf that ``grad()`` did not ask for."""
@@ -460,7 +465,9 @@ def _deliver_many(n, g, saved, heap: list, leaf_total: dict, targets: Optional[s
             leaf_total[e] = gi if old is None else old + gi
         elif e._grad_in is None:
             e._grad_in = gi
-            heappush(heap, (-e._creation_nr, e))
+            pending[e._creation_nr] = e
+            if heap is not None:
+                heappush(heap, -e._creation_nr)
         else:
             e._grad_in = e._grad_in + gi
     return strays

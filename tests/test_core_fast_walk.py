@@ -6,6 +6,7 @@ other tests, which rightly send every walk down the general path) by replacing t
 general walk with one that records it was called.
 """
 
+import heapq
 import subprocess
 import sys
 import struct
@@ -188,3 +189,47 @@ def _derivatives(choices, seed_kind: str, moved: bool, fast: bool):
        seed_kind=st.sampled_from(["none", "const", "leaf", "nonleaf"]), moved=st.booleans())
 def test_create_graph_on_the_fast_walk_records_the_general_walks_graph(choices, seed_kind, moved):
     assert _derivatives(choices, seed_kind, moved, fast=True) == _derivatives(choices, seed_kind, moved, fast=False)
+
+
+# The fast walk scans creation numbers downwards; after a long run of numbers with no
+# pending node (other graphs' nodes, made in between), it takes the rest in heap order.
+# Either way the nodes run newest first, and the gradients are the general walk's.
+
+def _gradients_with_gaps(choices, gaps, fast: bool):
+    x = Value(0.7, requires_grad=True)
+    w = Value(-1.3, requires_grad=True)
+    vals = [x, w, Value(0.25)]
+    for (op, i, j), gap in zip(choices, gaps):
+        a, b = vals[i % len(vals)], vals[j % len(vals)]
+        vals.append({"mul": lambda: a * b, "add": lambda: a + b, "tanh": lambda: a.tanh(),
+                     "sub": lambda: a - b, "div": lambda: a / (b * b + 1)}[op]())
+        for _ in range(gap):
+            x * 2.0  # a node of no graph we walk: its creation number is a gap in ours
+    out = sum(vals[3:], vals[-1])
+    if out._node is None:
+        return None
+    if fast:
+        got = autograd._fast_walk([out], [1.0], free=False, targets={x, w})
+        assert got is not None
+        return [_bits(float(got[v])) if v in got else None for v in (x, w)]
+    with autograd._fast_lock:  # taken: engine.grad takes the general walk
+        grads = engine.grad(out, [x, w], allow_unused=True)
+    return [None if g is None else _bits(float(g._data)) for g in grads]
+
+
+@settings(derandomize=True, database=None, max_examples=200, deadline=None)
+@given(choices=st.lists(st.tuples(st.sampled_from(["mul", "add", "tanh", "sub", "div"]),
+                                  st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=12),
+       gaps=st.lists(st.sampled_from([0, 0, 1, 70, 300]), min_size=12, max_size=12))
+def test_the_scan_and_its_gap_fallback_give_the_general_walks_gradients(choices, gaps):
+    assert _gradients_with_gaps(choices, gaps, fast=True) == _gradients_with_gaps(choices, gaps, fast=False)
+
+
+def test_a_long_gap_switches_the_scan_to_heap_order(monkeypatch):
+    switched = []
+    monkeypatch.setattr(autograd, "heapify", lambda h: (switched.append(len(h)), heapq.heapify(h)))
+    choices = [("mul", 0, 1), ("tanh", 3, 0), ("add", 4, 3), ("mul", 5, 4)]
+    no_gap = _gradients_with_gaps(choices, [0, 0, 0, 0], fast=True)
+    assert switched == []
+    with_gaps = _gradients_with_gaps(choices, [0, 300, 0, 300], fast=True)
+    assert switched and with_gaps == no_gap == _gradients_with_gaps(choices, [0, 300, 0, 300], fast=False)
