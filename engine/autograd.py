@@ -426,8 +426,8 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 for m in waiting:
                     m._grad_in = None
                 if not capture:  # backward(): torch has accumulated the leaves already complete
-                    pending, _, _ = _discover(waiting)  # every node yet to run
-                    _flush_ready_leaves(pending, 0, leaf_total, False, None, True, {}, None)
+                    yet_to_run, _, _ = _discover(waiting)
+                    _flush_ready_leaves(yet_to_run, 0, leaf_total, False, None, True, {}, None)
     finally:
         _fast_lock.release()
     if capture:
