@@ -13,6 +13,7 @@ import struct
 import textwrap
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -233,3 +234,31 @@ def test_a_long_gap_switches_the_scan_to_heap_order(monkeypatch):
     assert switched == []
     with_gaps = _gradients_with_gaps(choices, [0, 300, 0, 300], fast=True)
     assert switched and with_gaps == no_gap == _gradients_with_gaps(choices, [0, 300, 0, 300], fast=False)
+
+
+def test_a_walk_stopped_by_a_freed_node_leaves_the_grads_torch_leaves(differ):
+    # z's gradient is complete before the walk reaches the freed tanh; x's and u's are
+    # not, and u's node (older than the tanh) still waits.  Run on torch and on the fast
+    # walk (called directly: the suite's hooks would send backward() down the general walk).
+    import torch
+
+    t = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (2.0, 3.0, 4.0, 0.5)]
+    a = t[3] * 7.0
+    shared = (t[0] * t[1]).tanh()
+    shared.backward()
+    t[0].grad = t[1].grad = None
+    with pytest.raises(RuntimeError, match="a second time") as torch_error:
+        (a + shared * 2.0 + t[2] * 5.0).backward()
+    expected = [None if v.grad is None else v.grad.item() for v in t]
+
+    x, w, z, u = (Value(v, requires_grad=True) for v in (2.0, 3.0, 4.0, 0.5))
+    a = u * 7.0
+    shared = (x * w).tanh()
+    autograd._fast_walk([shared], [1.0], free=True)
+    x.grad = w.grad = None
+    y = a + shared * 2.0 + z * 5.0
+    with pytest.raises(RuntimeError) as error:
+        autograd._fast_walk([y], [1.0], free=True)
+    assert str(error.value) == differ.as_value_message(str(torch_error.value))
+    assert [None if v.grad is None else v.grad.item() for v in (x, w, z, u)] == expected
+    assert a.grad_fn._grad_in is None and shared.grad_fn._grad_in is None  # no gradient left waiting
