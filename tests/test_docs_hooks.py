@@ -139,6 +139,23 @@ def test_performance_table_and_chart(tmp_path, monkeypatch):
     assert svg.startswith("<svg") and svg.count("<rect") >= 4 and "5×" in svg and "3×" in svg
 
 
+def test_the_compiled_part_computes_its_ratios_round_by_round(tmp_path, monkeypatch):
+    sample = dict(SAMPLE, workloads={"mlp_step_compiled": {"reference": "twicegrad", "backends": {
+        "twicegrad": {"seconds": [1.0, 3.0, 2.0]},
+        "twicegrad-compiled": {"seconds": [0.2, 0.1, 0.5]},
+        "floats": {"seconds": [0.05, 0.1, 0.1]}}}})
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(sample))
+    monkeypatch.setenv("TWICEGRAD_BENCHMARK_RESULTS", str(path))
+    data = performance.load()
+    # per round, eager/compiled: 5, 30, 4 and compiled/floats: 4, 1, 5; their medians, 5 and
+    # 4, are not the ratios of the median times (2 / 0.2 = 10 and 0.2 / 0.1 = 2)
+    en, zh = performance.compiled(data), performance.compiled(data, "zh")
+    assert "| compiled step, against the eager engine | 5.0× faster (4.0–30.0×) |" in en
+    assert "| compiled step, against the float forward pass | 4.00× the floor (1.00–5.00×) |" in en
+    assert "| 编译后的一步，与 eager 引擎相比 | 快 5.0 倍（4.0–30.0 倍） |" in zh
+
+
 def test_performance_refuses_the_old_results_shape(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"results": {}}))

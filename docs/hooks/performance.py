@@ -10,7 +10,10 @@ tests). Its ``part`` attribute says which:
   ``exclude="a,b"`` leaves those out;
 - ``targets``: issue 11's targets, each met or missed;
 - ``memory``: bytes per node while the graph lives and after its output is dropped;
-- ``machine``: the processor, the versions, the date and the number of rounds.
+- ``machine``: the processor, the versions, the date and the number of rounds;
+- ``compiled``: the compiled MLP step against the eager engine and against the float
+  forward pass (the Tracing and compiling page), from the per-round times of
+  ``mlp_step_compiled``.
 
 The file's shape, as bench.py writes it (abridged)::
 
@@ -43,6 +46,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 import textwrap
 from pathlib import Path
@@ -99,6 +103,9 @@ TEXT = {
                "{micrograd}, omnigrad {omnigrad}, ad {ad}; rounds: {rounds}; {date}.",
         "quick": " These are quick sizes from a smoke run: the numbers are only indicative.",
         "chart_title": "time relative to the reference, median of rounds, log scale (longer is slower)",
+        "measure": "measure", "result": "result",
+        "vs_eager": "compiled step, against the eager engine", "n_faster": "{m:.1f}× faster ({lo:.1f}–{hi:.1f}×)",
+        "vs_floor": "compiled step, against the float forward pass", "n_floor": "{m:.2f}× the floor ({lo:.2f}–{hi:.2f}×)",
     },
     "zh": {
         "missing": ('!!! note "还没有基准测试结果"\n\n'
@@ -115,6 +122,9 @@ TEXT = {
                "{micrograd}，omnigrad {omnigrad}，ad {ad}；{rounds} 轮；{date}。",
         "quick": "这些是冒烟测试的快速规模，数字仅供参考。",
         "chart_title": "相对基准的时间，各轮中位数，对数刻度（越长越慢）",
+        "measure": "指标", "result": "结果",
+        "vs_eager": "编译后的一步，与 eager 引擎相比", "n_faster": "快 {m:.1f} 倍（{lo:.1f}–{hi:.1f} 倍）",
+        "vs_floor": "编译后的一步，与浮点数前向计算相比", "n_floor": "下限的 {m:.2f} 倍（{lo:.2f}–{hi:.2f} 倍）",
     },
 }
 
@@ -251,6 +261,21 @@ def machine(data, lang: str = "en") -> str:
     return text + (t["quick"] if data.get("quick") else "")
 
 
+def compiled(data, lang: str = "en") -> str:
+    """The compiled MLP step against the eager engine (how many times faster) and against
+    the plain-float forward (how many times the floor): the median of the per-round
+    ratios with their range, from ``mlp_step_compiled``'s times."""
+    t = TEXT[lang]
+    times = {b: v.get("seconds") for b, v in data["workloads"]["mlp_step_compiled"]["backends"].items()}
+    lines = [f"| {t['measure']} | {t['result']} |", "|---|---|"]
+    for key, fmt, top, bottom in (("vs_eager", "n_faster", "twicegrad", "twicegrad-compiled"),
+                                  ("vs_floor", "n_floor", "twicegrad-compiled", "floats")):
+        ratios = sorted(a / b for a, b in zip(times[top], times[bottom]))
+        m = statistics.median(ratios)
+        lines.append(f"| {t[key]} | {t[fmt].format(m=m, lo=ratios[0], hi=ratios[-1])} |")
+    return "\n".join(lines)
+
+
 class _Unknown(dict):
     """A field the results file does not have is shown as "?"."""
 
@@ -316,8 +341,10 @@ def on_page_markdown(markdown, page, config, files):
             return memory(data, lang)
         if part == "machine":
             return machine(data, lang)
+        if part == "compiled":
+            return compiled(data, lang)
         if part != "ratios":
-            raise ValueError(f"benchmark block: unknown part {part!r} (ratios, targets, memory or machine)")
+            raise ValueError(f"benchmark block: unknown part {part!r} (ratios, targets, memory, machine or compiled)")
         only, exclude = block.attrs.get("workloads"), block.attrs.get("exclude")
         out = table(data, lang, only, exclude)
         if block.attrs.get("chart", "yes") == "yes":
