@@ -122,18 +122,21 @@ def test_the_fast_walks_written_out_rules_are_the_op_tables_bit_for_bit():
 OPS = ["mul", "mul_const", "const_mul", "square", "tanh", "add", "add_const", "pow0", "sub", "div"]
 
 
-def _program(choices):
-    """Values built by ``choices``, a list of (op, i, j) over the Values made so far."""
+def _program(choices, gaps=()):
+    """Values built by ``choices``, a list of (op, i, j) over the Values made so far;
+    after op k, ``gaps[k]`` nodes of no graph that is walked (gaps in the creation numbers)."""
     x = Value(0.7, requires_grad=True)
     w = Value(-1.3, requires_grad=True)
     c = Value(0.25)  # a constant
     vals = [x, w, c]
-    for op, i, j in choices:
+    for k, (op, i, j) in enumerate(choices):
         a, b = vals[i % len(vals)], vals[j % len(vals)]
         vals.append({"mul": lambda: a * b, "mul_const": lambda: a * 0.5, "const_mul": lambda: 3 * a,
                      "square": lambda: a * a, "tanh": lambda: a.tanh(), "add": lambda: a + b,
                      "add_const": lambda: a + 1, "pow0": lambda: a ** 0, "sub": lambda: a - b,
                      "div": lambda: a / (b * b + 1)}[op]())
+        for _ in range(gaps[k] if k < len(gaps) else 0):
+            x * 2.0  # a node of no graph we walk: its creation number is a gap in ours
     return x, w, vals
 
 
@@ -197,15 +200,7 @@ def test_create_graph_on_the_fast_walk_records_the_general_walks_graph(choices, 
 # Either way the nodes run newest first, and the gradients are the general walk's.
 
 def _gradients_with_gaps(choices, gaps, fast: bool):
-    x = Value(0.7, requires_grad=True)
-    w = Value(-1.3, requires_grad=True)
-    vals = [x, w, Value(0.25)]
-    for (op, i, j), gap in zip(choices, gaps):
-        a, b = vals[i % len(vals)], vals[j % len(vals)]
-        vals.append({"mul": lambda: a * b, "add": lambda: a + b, "tanh": lambda: a.tanh(),
-                     "sub": lambda: a - b, "div": lambda: a / (b * b + 1)}[op]())
-        for _ in range(gap):
-            x * 2.0  # a node of no graph we walk: its creation number is a gap in ours
+    x, w, vals = _program(choices, gaps)
     out = sum(vals[3:], vals[-1])
     if out._node is None:
         return None
