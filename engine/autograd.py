@@ -33,7 +33,7 @@ from . import full_walk as _full
 from . import value as _value
 from .anomaly import anomaly_mode
 from .full_walk import _constant, _discover, _flush_ready_leaves, _grad_lock, _needed, _walk
-from .grad_mode import state as _grad_mode
+from .grad_mode import set_enabled as set_grad_enabled
 from .ops import AddBackward0, MulBackward0, TanhBackward0, TanhBackwardBackward0
 from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _binary_to_edge, make_value
 
@@ -274,12 +274,11 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
     capture = targets is not None
     strays = False  # grad(): a leaf that is not an input was reached
     ran = [] if capture and free else None  # grad(): the nodes to free at the end
-    previous_mode = _grad_mode.enabled
     n = None
     if not _fast_lock.acquire(blocking=False):
         return None  # another walk has the slots (another thread's, or one a finalizer started)
     try:
-        _grad_mode.enabled = graph
+        previous_mode = set_grad_enabled(graph)
         try:
             for v, s in zip(outputs, seeds):
                 if graph:
@@ -420,7 +419,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                         e._grad_in = e._grad_in + g1
             n = None
         finally:
-            _grad_mode.enabled = previous_mode
+            set_grad_enabled(previous_mode)
             if n is not None:  # stopped at node n: leave no gradient behind in the graph
                 waiting = [n] + list(pending.values())
                 for m in waiting:

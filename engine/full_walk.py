@@ -44,7 +44,7 @@ from typing import Optional
 from . import events as _trace
 from . import value as _value
 from .anomaly import anomaly_mode
-from .grad_mode import state as _grad_mode
+from .grad_mode import set_enabled as set_grad_enabled
 from .ops import CloneBackward0, CopyBackwards
 from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _NO_GRAPH, make_value
 
@@ -144,8 +144,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     general = anomaly or obs is not None  # every node on the general path
     free = not keep_graph
     pop, buf_get, leaf_get, waiting_get = buf.pop, buf.get, leaf_total.get, waiting.get
-    previous_mode = _grad_mode.enabled
-    _grad_mode.enabled = graph
+    previous_mode = set_grad_enabled(graph)
     n = None
     try:
         if lone_root is not None and lone_root.__class__ is Value and targets is not None \
@@ -207,7 +206,7 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
     finally:
         if n is not None:  # a node raised: deliver what torch would have, then re-raise
             _flush_ready_leaves(nodes, nodes.index(n), leaf_total, graph, targets, accumulate, captured, obs)
-        _grad_mode.enabled = previous_mode
+        set_grad_enabled(previous_mode)
     for leaf, g in leaf_total.items():
         _finish_leaf(leaf, g, graph, targets, accumulate, captured, obs)
     return captured

@@ -33,7 +33,7 @@ import functools
 from typing import Any, Callable
 
 from .anomaly import anomaly_mode, record_creation
-from .grad_mode import state as _grad_mode
+from .grad_mode import set_enabled as set_grad_enabled, state as _grad_mode
 from .value import FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, make_value, new_node, saved_value
 
 __all__ = ["Function", "once_differentiable", "BackwardFunction"]
@@ -171,12 +171,11 @@ class Function:
         record = _grad_mode.enabled and any(a.__class__ is Value and a._requires_grad for a in args)
         ctx.needs_input_grad = tuple(a.__class__ is Value and a._requires_grad for a in args)
 
-        previous = _grad_mode.enabled
-        _grad_mode.enabled = False
+        previous = set_grad_enabled(False)
         try:
             raw = cls.forward(ctx, *args, **kwargs)
         finally:
-            _grad_mode.enabled = previous
+            set_grad_enabled(previous)
 
         single = not isinstance(raw, tuple)
         raw_outputs = (raw,) if single else raw
@@ -253,12 +252,11 @@ def once_differentiable(backward: Callable) -> Callable:
 
     @functools.wraps(backward)
     def wrapper(ctx, *grad_outputs):
-        previous = _grad_mode.enabled
-        _grad_mode.enabled = False
+        previous = set_grad_enabled(False)
         try:
             result = backward(ctx, *grad_outputs)
         finally:
-            _grad_mode.enabled = previous
+            set_grad_enabled(previous)
         if not previous:
             return result
         if not any(g is not None and g.__class__ is Value and g._requires_grad for g in grad_outputs):

@@ -17,18 +17,72 @@ decorators; ``set_grad_enabled(False)`` also switches at once when called as a f
 False
 """
 
+from __future__ import annotations
+
 import functools
 import inspect
 import threading
+from typing import Optional
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
 
 class _State(threading.local):
     enabled = True  # class attribute: every new thread starts enabled
+    off: Optional[_OffToken] = None  # while this thread's mode is off
 
 
+#: This thread's grad mode, ``state.enabled``: change it with ``set_enabled`` only.
 state = _State()
+
+
+class _AllThreads:
+    """Whether grad mode is on in every thread (``enabled``), and in how many it is
+    off (``off``).  An op records if ``all_threads.enabled or state.enabled``: reading
+    a plain slot costs a fraction of reading a ``threading.local`` (about 80 ns, an
+    eighth of an op), and only when some thread has turned grad mode off does an op
+    need to read its own thread's mode."""
+
+    __slots__ = ("enabled", "off")
+
+    def __init__(self):
+        self.enabled = True
+        self.off = 0
+
+
+all_threads = _AllThreads()
+_count_lock = threading.Lock()
+
+
+class _OffToken:
+    """Held by a thread while its grad mode is off: counts it in ``all_threads.off``
+    until the mode goes back on or the thread ends (its thread-local state is
+    dropped, and the token with it)."""
+
+    __slots__ = ()
+
+    def __init__(self):
+        with _count_lock:
+            all_threads.off += 1
+            all_threads.enabled = False
+
+    def __del__(self):
+        with _count_lock:
+            all_threads.off -= 1
+            all_threads.enabled = all_threads.off == 0
+
+
+def set_enabled(enabled: bool) -> bool:
+    """Set this thread's grad mode and return what it was: the one way the engine
+    changes it, so that ``all_threads`` stays true."""
+    previous = state.enabled
+    if enabled and not previous:
+        state.enabled = True
+        state.off = None  # (after: all_threads is never on while this thread is off)
+    elif previous and not enabled:
+        state.off = _OffToken()  # (before, for the same reason)
+        state.enabled = False
+    return previous
 
 
 def is_grad_enabled() -> bool:
@@ -42,11 +96,10 @@ class _GradModeContext:
     _mode: bool
 
     def __enter__(self):
-        self._prev = state.enabled
-        state.enabled = self._mode
+        self._prev = set_enabled(self._mode)
 
     def __exit__(self, *exc_info):
-        state.enabled = self._prev
+        set_enabled(self._prev)
         return False
 
     def __call__(self, func):
@@ -135,15 +188,14 @@ class set_grad_enabled(_GradModeContext):
                 "set_grad_enabled(): argument 'enabled' (position 1) must be bool, "
                 f"not {type(mode).__name__}"
             )
-        self._prev = state.enabled
         self._mode = mode
-        state.enabled = mode
+        self._prev = set_enabled(mode)
 
     def __enter__(self):
         pass  # the mode was already set in __init__
 
     def __call__(self, func):
-        state.enabled = self._prev  # as a decorator, switch only while func runs
+        set_enabled(self._prev)  # as a decorator, switch only while func runs
         return super().__call__(func)
 
     @staticmethod

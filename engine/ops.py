@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from . import floats as F
 from .anomaly import anomaly_mode, record_creation
-from .grad_mode import state as _grad_mode
+from .grad_mode import all_threads as _all_threads, state as _grad_mode
 from .value import (RESULT, Node, Value, _binary, _FREED, FREED_MESSAGE, _NO_GRAPH, _new_value,
                     _next_seq, _number, _unary, make_value, saved_value)
 
@@ -174,7 +174,7 @@ def __add__(self, other):
     out._grad = None
     out.name = None
     out._leaf_hooks = None
-    if requires_grad and _grad_mode.enabled:
+    if requires_grad and (_all_threads.enabled or _grad_mode.enabled):
         node = AddBackward0()
         node._input0 = (self._node or self) if self._requires_grad else None
         node._input1 = (other._node or other) if other is not None and other._requires_grad else None
@@ -285,7 +285,7 @@ def __mul__(self, other):
     out._grad = None
     out.name = None
     out._leaf_hooks = None
-    if requires_grad and _grad_mode.enabled:
+    if requires_grad and (_all_threads.enabled or _grad_mode.enabled):
         node = MulBackward0()
         node._input0 = (self._node or self) if self._requires_grad else None
         node._input1 = (other._node or other) if other is not None and other._requires_grad else None
@@ -545,7 +545,7 @@ def tanh(self):
     out._grad = None
     out.name = None
     out._leaf_hooks = None
-    if self._requires_grad and _grad_mode.enabled:
+    if self._requires_grad and (_all_threads.enabled or _grad_mode.enabled):
         node = TanhBackward0()
         node._input0 = self._node or self
         node._input1 = None

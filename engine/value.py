@@ -36,7 +36,7 @@ import weakref
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from .anomaly import anomaly_mode, record_creation
-from .grad_mode import state as _grad_mode
+from .grad_mode import all_threads as _all_threads, state as _grad_mode
 
 __all__ = ["Value", "Node"]
 
@@ -321,7 +321,7 @@ def _unary(cls, data, x: Value, s0, s1=None) -> Value:
     out._grad = None
     out.name = None
     out._leaf_hooks = None
-    if x._requires_grad and _grad_mode.enabled:
+    if x._requires_grad and (_all_threads.enabled or _grad_mode.enabled):
         node = cls()
         node._input0 = x._node or x
         node._input1 = None
@@ -347,7 +347,7 @@ def _binary(cls, data, x: Value, y: Optional[Value], s0, s1) -> Value:
     out._grad = None
     out.name = None
     out._leaf_hooks = None
-    if (x._requires_grad or (y is not None and y._requires_grad)) and _grad_mode.enabled:
+    if (x._requires_grad or (y is not None and y._requires_grad)) and (_all_threads.enabled or _grad_mode.enabled):
         node = cls()
         node._input0 = (x._node or x) if x._requires_grad else None
         node._input1 = (y._node or y) if y is not None and y._requires_grad else None

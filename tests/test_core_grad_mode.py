@@ -1,8 +1,10 @@
 """no_grad / enable_grad / set_grad_enabled / is_grad_enabled, thread-local."""
 
 import threading
+from contextlib import ExitStack
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 
 def test_context_managers(differ):
@@ -202,3 +204,95 @@ def test_bare_class_usable_as_context_twice(differ, kind):
             rec("after", B.is_grad_enabled())
 
     differ.check(prog)
+
+
+# -- all_threads: the flag an op reads before its own thread's mode ----------------------
+# An op records if ``all_threads.enabled or state.enabled`` (engine/grad_mode.py); the
+# flag must be off whenever grad mode is off in any thread.
+
+def _threads_off(n: int) -> bool:
+    from engine.grad_mode import all_threads
+    return all_threads.off == n and all_threads.enabled is (n == 0)
+
+
+def _records(engine) -> list:
+    """Whether each op helper recorded: the written-out ops, _unary and _binary."""
+    x = engine.Value(1.0, requires_grad=True)
+    return [(x * 2).requires_grad, (x + 1).requires_grad, x.tanh().requires_grad,
+            x.exp().requires_grad, (x - x).requires_grad]
+
+
+def test_all_threads_counts_the_threads_whose_mode_is_off():
+    import engine
+    assert _threads_off(0)
+    with engine.no_grad():
+        assert _threads_off(1) and _records(engine) == [False] * 5
+        with engine.no_grad():
+            assert _threads_off(1)
+        with engine.enable_grad():
+            assert _threads_off(0) and _records(engine) == [True] * 5
+        assert _threads_off(1)
+    assert _threads_off(0)
+    started, release = threading.Event(), threading.Event()
+
+    def worker():
+        with engine.no_grad():
+            started.set()
+            release.wait()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    started.wait()
+    try:
+        assert _threads_off(1)
+        assert _records(engine) == [True] * 5  # another thread's mode is off, not this one's
+        with engine.set_grad_enabled(False):
+            assert _threads_off(2) and _records(engine) == [False] * 5
+        assert _threads_off(1)
+    finally:
+        release.set()
+        t.join()
+    assert _threads_off(0)
+
+
+def test_a_thread_that_ends_with_its_mode_off_is_counted_no_more():
+    import engine
+    t = threading.Thread(target=engine.set_grad_enabled, args=(False,))
+    t.start()
+    t.join()
+    assert _threads_off(0)
+
+
+def test_a_backward_counts_while_it_runs_and_not_after():
+    import engine
+    x = engine.Value(2.0, requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(_threads_off(1)))
+    (x * x).backward()
+    engine.grad(x * x, x, create_graph=True)
+    y = x * 3
+    y.grad_fn.register_prehook(lambda g: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        y.backward()
+    assert seen == [True, False] and _threads_off(0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["no_grad", "enable_grad", "on", "off", "exit"]), max_size=30))
+def test_any_nesting_keeps_the_count(steps):
+    """Random nestings of the context managers and set_grad_enabled calls in one
+    thread: the flag is on exactly when this thread's mode is, and ops record then."""
+    import engine
+    outer = engine.is_grad_enabled()
+    stack = ExitStack()
+    for step in steps:
+        if step == "exit":
+            stack.close()
+        elif step in ("on", "off"):
+            stack.enter_context(engine.set_grad_enabled(step == "on"))
+        else:
+            stack.enter_context(getattr(engine, step)())
+        on = engine.is_grad_enabled()
+        assert _threads_off(0 if on else 1) and _records(engine) == [on] * 5
+    stack.close()
+    assert engine.is_grad_enabled() is outer and _threads_off(0)
