@@ -417,11 +417,9 @@ class PowBackward1(Node):
         return (saved_value(s0, self._input0, for_graph),
                 (saved_value(b, self._input1, for_graph), saved_value(z, self)))
 
-    def __getattr__(self, attr: str):
-        if attr in ("_saved_self", "_saved_exponent", "_saved_result"):
-            a, (b, z) = self.unpack()
-            return {"_saved_self": a, "_saved_exponent": b, "_saved_result": z}[attr]
-        return Node.__getattr__(self, attr)
+    _saved_self = property(lambda self: self.unpack()[0])
+    _saved_exponent = property(lambda self: self.unpack()[1][0])
+    _saved_result = property(lambda self: self.unpack()[1][1])
 
 
 class PowBackward2(Node):
@@ -444,13 +442,9 @@ class PowBackward2(Node):
         c, z = self._saved1
         return saved_value(s0, self._input0), (c, saved_value(z, self))
 
-    def __getattr__(self, attr: str):
-        if attr == "_saved_self":
-            return self._saved1[0]  # a number: outlives a backward
-        if attr in ("_saved_exponent", "_saved_result"):
-            a, (_, z) = self.unpack()
-            return a if attr == "_saved_exponent" else z
-        return Node.__getattr__(self, attr)
+    _saved_self = property(lambda self: self._saved1[0])  # a number: outlives a backward
+    _saved_exponent = property(lambda self: self.unpack()[0])
+    _saved_result = property(lambda self: self.unpack()[1][1])
 
 
 Value.__pow__ = Value.pow = __pow__

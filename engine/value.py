@@ -29,6 +29,7 @@ Value(4.0)
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import numbers
 import warnings
@@ -143,16 +144,15 @@ class Node:
         return v0, s1 if src is None else saved_value(
             s1, self if src is RESULT else (self._input0, self._input1)[src], for_graph)
 
-    def __getattr__(self, attr: str):
-        """``_saved_<name>``: torch's view of what the node saved.  Saved numbers (an
-        exponent, ``alpha``) outlive a backward; saved values are freed by it."""
-        name = attr[7:] if attr.startswith("_saved_") else None
-        if name in self._saved_names:
-            i = self._saved_names.index(name)
-            if self._sources[i] is None:  # a number (always slot 1, which freeing keeps)
-                return self._saved1
-            return self.unpack()[i]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
+    def __init_subclass__(cls, **kwargs):
+        """Give the class torch's views of what its nodes save, ``_saved_<name>`` for
+        each name in ``_saved_names`` that it does not define itself.  (Properties, not a
+        ``__getattr__``: CPython reads every attribute of an object whose class has a
+        ``__getattr__`` the slow way, and the walk reads a node's slots a dozen times.)"""
+        super().__init_subclass__(**kwargs)
+        for i, name in enumerate(cls._saved_names):
+            if "_saved_" + name not in cls.__dict__:
+                setattr(cls, "_saved_" + name, property(functools.partial(_saved_view, i=i)))
 
     # -- hooks on the node itself -----------------------------------------------------
     def register_prehook(self, fn: Callable) -> RemovableHandle:
@@ -165,6 +165,15 @@ class Node:
 
 
 RESULT = -1  # a saved slot holding the node's own output
+
+
+def _saved_view(node: Node, i: int):
+    """``node._saved_<name>`` for the ``i``-th name: torch's view of what the node
+    saved.  Saved numbers (an exponent, ``alpha``) outlive a backward; saved values are
+    freed by it."""
+    if node._sources[i] is None:  # a number (always slot 1, which freeing keeps)
+        return node._saved1
+    return node.unpack()[i]
 
 
 #: Every NodeExtras and LeafHooks alive.  While it is empty, no graph anywhere holds a

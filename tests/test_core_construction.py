@@ -117,3 +117,26 @@ def test_value_cannot_be_subclassed_and_says_why():
         assert "__class__ is Value" in str(exc)
     else:
         raise AssertionError("class Param(Value) was accepted")
+
+
+def _all_subclasses(cls) -> list:
+    found, todo = [], [cls]
+    while todo:
+        k = todo.pop()
+        found.append(k)
+        todo.extend(k.__subclasses__())
+    return found
+
+
+def test_values_and_nodes_keep_cpython_fast_attribute_reads():
+    """CPython (3.11) reads attributes the slow way, unspecialized, on an object whose
+    class has a ``__getattr__`` or its own ``__getattribute__``; the walk reads a node's
+    slots a dozen times per node.  So neither Value nor any node class may have one:
+    ``_saved_<name>`` are properties (``Node.__init_subclass__``)."""
+    every_path()  # (defines the custom Function and compiled node classes too)
+    classes = [Value] + _all_subclasses(Node)
+    assert len(classes) > 30
+    slow = [k.__name__ for k in classes
+            if any("__getattr__" in vars(m) for m in k.__mro__)
+            or k.__getattribute__ is not object.__getattribute__]
+    assert not slow, slow
