@@ -34,7 +34,7 @@ import itertools
 import numbers
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .anomaly import anomaly_mode, record_creation
 from .grad_mode import all_threads as _all_threads, state as _grad_mode
@@ -86,6 +86,13 @@ class Node:
     """
 
     __slots__ = ("_input0", "_input1", "_creation_nr", "_saved0", "_saved1", "_extras", "_grad_in")
+    _input0: Any
+    _input1: Any
+    _creation_nr: int
+    _saved0: Any
+    _saved1: Any
+    _extras: Optional[NodeExtras]
+    _grad_in: Any
 
     #: Custom Function and compiled nodes run through ``_run``; built-in ones through ``vjp``.
     _custom = False
