@@ -7,6 +7,7 @@ same math as its workload's reference, compared here again from the raw numbers.
 """
 
 import doctest
+import os
 import importlib
 import json
 import math
@@ -107,3 +108,15 @@ def test_a_disagreeing_backend_voids_the_run():
     assert bench.agree([1.0, 2.0], [1.0, 2.0 * (1 + 1e-12)])
     assert not bench.agree([1.0, 2.0], [1.0, 2.0001])
     assert not bench.agree([1.0], [1.0, 2.0])
+
+
+def test_instruction_counts_are_the_same_on_every_run():
+    """benchmarks/instructions.py exists to compare two trees on a noisy machine: its
+    count of one repetition must come out the same for the same tree, run twice."""
+    proc = subprocess.run([sys.executable, str(BENCH / "instructions.py"), "dag_build", "--tree", str(ROOT)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, bench.QUICK_ENV: "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = [int(line.split(": ")[1].split()[0].replace(",", "")) for line in proc.stdout.splitlines()]
+    assert len(counts) == 2 and counts[0] > 1_000_000
+    assert abs(counts[1] - counts[0]) <= counts[0] // 1000, counts
