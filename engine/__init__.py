@@ -8,8 +8,8 @@
 >>> dy.item(), d2y.item()
 (12.0, 12.0)
 
-How to read it.  The core, in this order (about 1,300 lines of code, 2,100 with
-docstrings and comments):
+How to read it.  The core, in this order (about 1,350 lines of code; 2,250 lines in
+all, with docstrings and comments):
 
 1. ``value.py``: Value, a number that remembers the op that made it; ``Node``, what
    the backward graph is made of; ``_unary`` and ``_binary``, which record a node.
