@@ -46,6 +46,28 @@ Number = Union[int, float]
 #: Each node gets the next number: the backward runs nodes newest first, like torch.
 _next_seq = itertools.count().__next__
 
+class _Version:
+    """A number that changes whenever a Value that already exists changes its
+    ``requires_grad`` (``requires_grad_changed``).  A compiled function's guard reads
+    it on every call, and reads its parameters' flags only when it has changed."""
+
+    __slots__ = ("number",)
+
+    def __init__(self) -> None:
+        self.number = 0
+
+
+requires_grad_version = _Version()
+_versions = itertools.count(1).__next__
+
+
+def requires_grad_changed() -> None:
+    """Call after changing the ``requires_grad`` of a Value that already existed.  The
+    new number is one never used before (even if two threads race), so a guard that
+    read the number before the change never mistakes it for the one it saw."""
+    requires_grad_version.number = _versions()
+
+
 #: Marks a node whose saved values were freed by a backward without retain_graph.
 _FREED = object()
 
@@ -629,6 +651,7 @@ class Value:
         if flag and self._data.__class__ is not float:
             raise RuntimeError(int_message)
         self._requires_grad = bool(flag)
+        requires_grad_changed()
 
     @property
     def is_leaf(self) -> bool:
