@@ -274,6 +274,11 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
     capture = targets is not None
     strays = False  # grad(): a leaf that is not an input was reached
     ran = [] if capture and free else None  # grad(): the nodes to free at the end
+    # Compiled nodes whose gradients all go to leaves they close over (a model's
+    # parameters) add them to running totals kept in a tuple, ``open_totals``, from
+    # one such node to the next: ``open_leaves`` is the tuple of those leaves.  They go
+    # back to ``leaf_total`` (``_close``) before anything else adds to a leaf.
+    open_leaves = open_totals = None
     n = None
     if not _fast_lock.acquire(blocking=False):
         return None  # another walk has the slots (another thread's, or one a finalizer started)
@@ -369,7 +374,16 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     g0 = g * (1 - z * z)
                     g1 = g * ((z * -2) * s0)
                 elif n._custom:  # a compiled function's node: many edges (engine/compiled.py)
-                    if _deliver_many(n, g, s0, pending, heap, leaf_total, targets):
+                    leaves = n._leaves
+                    if leaves is not open_leaves:
+                        if open_leaves is not None and _close(open_leaves, open_totals, leaf_total, targets):
+                            strays = True
+                        open_leaves = leaves
+                        if leaves is not None:
+                            open_totals = [leaf_get(e, -0.0) for e in leaves]  # -0.0 + x is x
+                    if leaves is not None:
+                        open_totals = n._trace.backward(g, s0, open_totals)
+                    elif _deliver_many(n, g, s0, pending, heap, leaf_total, targets):
                         strays = True
                     if free:
                         if capture:
@@ -390,6 +404,9 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 e = n._input0
                 if e is not None:
                     if e.__class__ is Value:
+                        if open_leaves is not None:  # the totals go back before this adds to one
+                            strays = _close(open_leaves, open_totals, leaf_total, targets) or strays
+                            open_leaves = None
                         if capture and e not in targets:
                             strays = True
                         else:
@@ -405,6 +422,9 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                 e = n._input1
                 if e is not None:
                     if e.__class__ is Value:
+                        if open_leaves is not None:  # the totals go back before this adds to one
+                            strays = _close(open_leaves, open_totals, leaf_total, targets) or strays
+                            open_leaves = None
                         if capture and e not in targets:
                             strays = True
                         else:
@@ -420,6 +440,8 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
             n = None
         finally:
             set_grad_enabled(previous_mode)
+            if open_leaves is not None and _close(open_leaves, open_totals, leaf_total, targets):
+                strays = True
             if n is not None:  # stopped at node n: leave no gradient behind in the graph
                 waiting = [n] + list(pending.values())
                 for m in waiting:
@@ -448,25 +470,48 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
 
 def _deliver_many(n, g, saved, pending: dict, heap: Optional[list], leaf_total: dict,
                   targets: Optional[set]) -> bool:
-    """The fast walk's step for a compiled function's node: one gradient per edge in
-    ``n._edges``, delivered as the main loop delivers to ``_input0`` and ``_input1``.
-    Returns whether it reached a leaf that ``grad()`` did not ask for."""
+    """The fast walk's step for a compiled function's node: its generated backward adds
+    each contribution to the running total of the edge it goes to (a leaf's total, or
+    a node's incoming gradient, -0.0 when none has arrived: -0.0 + x is x), as the
+    main loop adds them one at a time.  Returns whether it reached a leaf that
+    ``grad()`` did not ask for."""
+    t = n._trace
+    edges = n._edges
+    reached = [edges[k] for k in t.slots]
+    totals = []
+    for e in reached:
+        if e.__class__ is Value:
+            totals.append(leaf_total.get(e, -0.0))
+        else:
+            gi = e._grad_in
+            totals.append(-0.0 if gi is None else gi)
     strays = False
-    get = leaf_total.get
-    for e, gi in zip(n._edges, n.vjp(g, saved)):
-        if gi is None:  # (the edge of an input that needs no gradient)
-            continue
+    for e, total in zip(reached, t.backward(g, saved, totals)):
         if e.__class__ is Value:
             if targets is not None and e not in targets:
                 strays = True
                 continue
-            old = get(e)
-            leaf_total[e] = gi if old is None else old + gi
+            leaf_total[e] = total
         elif e._grad_in is None:
-            e._grad_in = gi
+            e._grad_in = total
             pending[e._creation_nr] = e
             if heap is not None:
                 heappush(heap, -e._creation_nr)
         else:
-            e._grad_in = e._grad_in + gi
+            e._grad_in = total
+    return strays
+
+
+def _close(leaves: tuple, totals, leaf_total: dict, targets: Optional[set]) -> bool:
+    """Put the running totals of ``leaves`` (see ``open_totals`` in ``_fast_walk``) back
+    in ``leaf_total``.  Returns whether one of them is a leaf ``grad()`` did not ask for."""
+    if targets is None:
+        leaf_total.update(zip(leaves, totals))
+        return False
+    strays = False
+    for e, total in zip(leaves, totals):
+        if e in targets:
+            leaf_total[e] = total
+        else:
+            strays = True
     return strays

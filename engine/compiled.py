@@ -33,16 +33,18 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import re
 import sys
 import threading
 import warnings
 from typing import Any, Callable, Optional
 
 from . import floats as F
-from .checks import is_anomaly_enabled
-from .grad_mode import state as _grad_mode
+from .anomaly import anomaly_mode
+from .grad_mode import all_threads as _all_threads, state as _grad_mode
 from .function import Function
-from .value import _FREED, FREED_MESSAGE, Node, OutputNr, Value, _next_seq, _number, make_value, new_node
+from .value import (_FREED, FREED_MESSAGE, Node, OutputNr, Value, _next_seq, _number, make_value, new_node,
+                    requires_grad_version)
 
 __all__ = ["compile", "trace", "CompiledFunction", "TracedFunction", "CompiledFunctionBackward", "TracerWarning"]
 
@@ -75,13 +77,15 @@ class CompiledFunctionBackward(Node):
     """One call of a compiled function in the backward graph.
 
     Its edges go to every Value the call read (arguments, then closed-over Values), in
-    ``_edges``; ``_saved0`` holds the floats the forward saved, and ``vjp`` runs the
-    generated backward on them, one gradient per edge.  No user code runs in it, so
-    it needs no extras and the fast walk takes it (``autograd._fast_walk``); the
-    general walk runs it through ``_run``, as it runs custom Functions.
+    ``_edges``; ``_saved0`` holds the floats the forward saved; ``_trace`` is the trace
+    whose generated backward runs on them.  No user code runs in it, so it needs no
+    extras and the fast walk takes it (``autograd._fast_walk``); the general walk runs
+    it through ``_run``, as it runs custom Functions.  ``_leaves`` is the trace's
+    ``leaves``: the leaves that get its gradients, when they are all Values the trace
+    closes over (a model's parameters, with the data as constants).
     """
 
-    __slots__ = ("_edges", "_backward")
+    __slots__ = ("_edges", "_trace", "_leaves")
     _custom = True  # edges in _edges, not in _input0/_input1
     _runs_user_code = False  # generated code: nothing in it can read a .grad mid-walk
 
@@ -90,8 +94,12 @@ class CompiledFunctionBackward(Node):
         return self._edges
 
     def vjp(self, g, saved, _unused=None) -> list:
-        """The generated backward: one float gradient per edge."""
-        return self._backward(g, saved)
+        """The generated backward on this call alone: one float gradient (or None) per edge."""
+        t = self._trace
+        grads = [None] * len(self._edges)
+        for k, total in zip(t.slots, t.backward(g, saved, t.zeros)):
+            grads[k] = total  # -0.0 + x is x, bit for bit: the running totals start at -0.0
+        return grads
 
     def _run(self, g, graph: bool, keep_graph: bool):
         if graph:
@@ -103,13 +111,14 @@ class CompiledFunctionBackward(Node):
             return [None] * len(self._edges)
         if not keep_graph:
             self._saved0 = _FREED
-        return self._backward(g, saved)
+        return self.vjp(g, saved)
 
 
-def _make_node(edges: tuple, backward, saved) -> CompiledFunctionBackward:
+def _make_node(edges: tuple, t: _Trace, saved) -> CompiledFunctionBackward:
     node = new_node(CompiledFunctionBackward, saved0=saved)
     node._edges = edges
-    node._backward = backward
+    node._trace = t
+    node._leaves = t.leaves
     return node
 
 
@@ -160,6 +169,7 @@ _BACKWARD = {
 _GLOBALS = {name: getattr(F, name) for name in (
     "div", "pow", "pow_scalar", "exp", "log", "tanh", "sigmoid", "relu", "sin", "cos", "sinh", "cosh", "sqrt")}
 _GLOBALS["abs"] = builtins.abs
+_GLOBALS["_version"] = requires_grad_version
 
 #: The same expressions as functions, to compute each number while tracing.
 _COMPUTE = {kind: eval(f"lambda a, b: {text.format(a='a', b='b')}", dict(_GLOBALS)) for kind, text in _FORWARD.items()}
@@ -183,7 +193,7 @@ class _Recorder:
         self.start_seq = start_seq
         self.inputs = []  # the Values read: one slot each, deduplicated by identity
         self.slot_of = {}  # id(Value) -> its Tracer
-        self.lines = []  # forward source, one assignment (or guard) per line
+        self.lines = []  # the forward: (var, kind, a, b) per op, and guards as source lines
         self.ops = []  # (kind, out_var, a_var, b_text, b_is_var, a_rg, b_rg) of ops that require grad
         self.consts = {}  # name -> number for constants without an exact literal
         self.rg = {}  # var -> requires grad
@@ -233,7 +243,7 @@ class _Recorder:
                 "or call the eager function (compiled_fn.__wrapped__).")
         var = f"v{self.n}"
         self.n += 1
-        self.lines.append(f"{var} = {_FORWARD[kind].format(a=a._var, b=b_text)}")
+        self.lines.append((var, kind, a._var, b_text))
         data = _COMPUTE[kind](a._data, b._data if b_is_var else b.value if b is not None else None)
         self.rg[var] = rg
         if rg:
@@ -480,74 +490,207 @@ _identity.__name__ = ""  # a guard on the number reads "if (v3) != 2.0"
 # Code generation
 # ---------------------------------------------------------------------------------
 
+class _FlagGuard:
+    """The guard that the Values a trace closes over still require grad as when it was
+    traced.  Reading 337 flags on every call of an MLP's loss would cost 7% of a
+    training step, so the generated forward compares two numbers instead:
+    ``requires_grad_version.number`` (``_version``), which changes whenever any
+    existing Value's flag changes, with the one ``seen`` when the flags were last
+    found right, and calls ``recheck`` only when they differ."""
+
+    __slots__ = ("values", "flags", "seen")
+
+    def __init__(self, values: list):
+        self.values = values
+        self.flags = [v._requires_grad for v in values]
+        self.seen = -1  # never a version number: the first call checks the flags
+
+    def recheck(self) -> bool:
+        now = requires_grad_version.number  # read before the flags: a change after this one moves it on
+        for v, flag in zip(self.values, self.flags):
+            if v._requires_grad is not flag:
+                return False
+        self.seen = now
+        return True
+
+
+#: How many times a trace runs its new code before its first use (see _Trace._warm_up).
+_WARM_UP_CALLS = 8
+
+
 class _Trace:
     """One trace turned into code: ``forward(*numbers) -> (out, saved) or None`` (None:
-    a guard failed) and ``backward(g, saved) -> one gradient (or None) per input``.
-    The arguments' numbers are passed in; the captured Values (``p0``, ``p1``, ...)
-    are read by the forward itself, after a guard that they still require grad as
-    when traced."""
+    a guard failed) and ``backward(g, saved, *totals) -> totals``.  The arguments'
+    numbers are passed in; the captured Values (``p0``, ``p1``, ...) are read by the
+    forward itself, after a guard that they still require grad as when traced.
 
-    __slots__ = ("n_args", "captured", "captured_edges", "forward", "backward", "source", "out_rg")
+    ``backward`` takes the running totals of the inputs in ``slots`` (those that get a
+    gradient), as a tuple, adds the call's contributions to them one at a time, in
+    the order the eager walk adds them, and returns them.  ``leaves`` is the tuple of
+    those inputs when all of them are leaves the function closes over (a model's
+    parameters): the fast walk then keeps their totals in a tuple from one call to
+    the next (``autograd._fast_walk``)."""
+
+    __slots__ = ("n_args", "captured", "captured_edges", "forward", "backward", "source", "out_rg",
+                 "slots", "zeros", "leaves", "constant_args")
 
     def __init__(self, rec: _Recorder, out: Tracer, n_args: int):
         self.n_args = n_args
         self.captured = captured = rec.inputs[n_args:]
         self.captured_edges = tuple((v._node or v) if v._requires_grad else None for v in captured)
         self.out_rg = out._requires_grad
-        backward_lines, saved = _backward_source(rec, out)
+        if not any(rec.rg[f"i{k}"] for k in range(n_args)):  # (fixed by the cache key)
+            self.constant_args = (None,) * n_args + self.captured_edges  # every call's edges
+        else:
+            self.constant_args = None
+        backward_lines, saved, self.slots = _backward_source(rec, out)
+        self.zeros = (-0.0,) * len(self.slots)
+        edges = [self.captured_edges[k - n_args] if k >= n_args else None for k in self.slots]
+        self.leaves = tuple(edges) if all(e.__class__ is Value for e in edges) else None
         head = [f"def forward({', '.join(f'i{k}' for k in range(n_args))}):"]
         if captured:
-            flags = " and ".join(f"{'' if v._requires_grad else 'not '}p{k}._requires_grad"
-                                 for k, v in enumerate(captured))
-            head.append(f"    if not ({flags}): return None  # guard: requires_grad as when traced")
+            head.append("    if _version.number != _flags.seen and not _flags.recheck(): return None"
+                        "  # guard: requires_grad as when traced")
             head += [f"    i{n_args + k} = p{k}._data  # a Value read, not passed" for k in range(len(captured))]
-        forward_source = "\n".join(head + [f"    {line}" for line in rec.lines]
+        forward_source = "\n".join(head + [f"    {line}" for line in _forward_source(rec.lines, saved, out._var)]
                                    + [f"    return {out._var}, {_tuple(saved)}"])
-        unpack = [f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved"] if saved else []
-        backward_source = "\n".join(["def backward(g, saved):"] + unpack + backward_lines)
+        totals = [f"g_i{k}" for k in self.slots]
+        body = ([f"{', '.join(saved)}{',' if len(saved) == 1 else ''} = saved"] if saved else []) \
+            + ([f"{', '.join(totals)}{',' if len(totals) == 1 else ''} = totals"] if totals else []) \
+            + backward_lines
+        backward_source = "\n".join(["def backward(g, saved, totals):"]
+                                    + [f"    {line}" for line in _most_used_first(body, 3) + body]
+                                    + [f"    return {_tuple(totals)}"])
         self.source = forward_source + "\n\n" + backward_source + "\n"
         namespace = dict(_GLOBALS, **rec.consts)
         namespace.update((f"p{k}", v) for k, v in enumerate(captured))
+        namespace["_flags"] = _FlagGuard(captured)
         exec(builtins.compile(self.source, "<engine.compile>", "exec"), namespace)
         self.forward = namespace["forward"]
         self.backward = namespace["backward"]
+        self._warm_up([v._data for v in rec.inputs[:n_args]])
+
+    def _warm_up(self, numbers: list) -> None:
+        """Run the new code a few times on the traced numbers, as a JIT runs what it
+        generates before first use.  CPython 3.11 runs a function's first 8 calls
+        unspecialized (generic instructions, 2-3x slower here); those calls happen now,
+        inside the trace (under 1 ms for an MLP's loss), not in the first steps of the
+        training loop.  The code is pure arithmetic on floats: running it changes
+        nothing."""
+        for _ in range(_WARM_UP_CALLS):
+            result = self.forward(*numbers)
+            if result is None:
+                return  # (a captured Value's requires_grad changed under us: the call will retrace)
+            self.backward(1.0, result[1], self.zeros)
+
+
+# How tightly each op's expression binds (Python's precedence), and how tightly an
+# operand in each position must bind to go in without parentheses: Python's + - *
+# group from the left, so ``a + b + c`` is ``(a + b) + c`` but ``c - (a + b)`` needs them.
+_BINDS = {"add": 1, "sub": 1, "rsub": 1, "mul": 2, "neg": 3}  # every other op is a call: 4
+_OPERANDS = {"add": (1, 2), "sub": (1, 2), "rsub": (2, 1), "mul": (2, 3), "neg": (4, 0)}  # (a, b); calls: (0, 0)
+_VAR = re.compile(r"\bv\d+\b")
+
+
+def _forward_source(lines: list, saved: list, out: str) -> list:
+    """The forward's lines: one assignment per value that is saved for the backward,
+    returned, checked by a guard or used twice; every other value is written into the
+    one expression that uses it.  Python evaluates ``a * b + c * d`` as the separate
+    lines would, left to right, each op once: the numbers are the same, with fewer
+    loads and stores."""
+    uses = dict.fromkeys(saved, 2)
+    uses[out] = 2
+    for line in lines:
+        for name in ((line[2], line[3]) if line.__class__ is tuple else _VAR.findall(line)):
+            if name is not None:
+                uses[name] = uses.get(name, 0) + (1 if line.__class__ is tuple else 2)
+    inline = {}  # var -> (how tightly it binds, its expression), for a value used once
+    result = []
+    for line in lines:
+        if line.__class__ is not tuple:
+            result.append(line)
+            continue
+        var, kind, a, b = line
+        need_a, need_b = _OPERANDS.get(kind, (0, 0))
+        operands = {}
+        for key, name, need in (("a", a, need_a), ("b", b, need_b)):
+            binds, text = inline.pop(name, (4, name)) if name is not None else (4, name)
+            operands[key] = f"({text})" if binds < need else text
+        expr = _FORWARD[kind].format(**operands)
+        if uses.get(var, 0) == 1:
+            inline[var] = (_BINDS.get(kind, 4), expr)
+        else:
+            result.append(f"{var} = {expr}")
+    return result
+
+
+_NAME = re.compile(r"\b(?:g_)?[iv]\d+\b")
+
+
+def _most_used_first(body: list, n_args: int) -> list:
+    """A no-op line that makes Python number the most used local names first, for a
+    function with more than 256 of them (an MLP's backward has about 700).  CPython
+    numbers locals by first appearance and encodes an index above 255 with an extra
+    instruction (EXTENDED_ARG) on every load and store: with the few hundred names
+    the code reads over and over (activations and their gradients) numbered first,
+    the backward runs about 15% faster.  ``if 0:`` is compiled to nothing."""
+    counts: dict = {}
+    for line in body:
+        for name in _NAME.findall(line):
+            counts[name] = counts.get(name, 0) + 1
+    if len(counts) + n_args <= 256:
+        return []
+    hot = sorted(counts, key=counts.get, reverse=True)[:256 - n_args]
+    return [f"if 0: {' = '.join(hot)} = None  # a no-op: these names are numbered first (_most_used_first)"]
 
 
 def _tuple(items: list) -> str:
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})" if items else "()"
 
 
 def _backward_source(rec: _Recorder, out: Tracer):
-    """The backward's lines, nodes newest first, each input's contributions summed in
-    the order the eager walk delivers them; and the forward variables it reads."""
+    """The backward's lines (nodes newest first), the forward variables it reads, and
+    the inputs that get a gradient.  An input's gradient is a running total,
+    ``g_i<k>``, that each contribution is added to as the eager walk adds it to the
+    leaf's total (or to the input node's incoming gradient): one at a time, in the
+    walk's order.  An intermediate's contributions are summed as its node sums them."""
     lines = []
-    grad = {out._var: "g"} if out._requires_grad else {}  # var -> the name holding its gradient so far
+    grad = {}  # intermediate var -> the name holding its gradient so far
+    is_input = set(f"i{k}" for k in range(len(rec.inputs)))
+    reached = set()  # the inputs that get a contribution
     used = set()
+
+    def contribute(target: str, expr: str) -> None:
+        if target in is_input:
+            reached.add(target)
+            lines.append(f"g_{target} += {expr}")
+            return
+        old = grad.get(target)
+        if old is None and expr.isidentifier():
+            grad[target] = expr  # a gradient passed on as it is: no line
+            return
+        lines.append(f"g_{target} = {expr}" if old is None else f"g_{target} = {old} + {expr}")
+        grad[target] = f"g_{target}"
+
+    if out._requires_grad:
+        contribute(out._var, "g")
     for kind, var, a, b, b_is_var, a_rg, b_rg in reversed(rec.ops):
         g = grad.get(var)
         if g is None:
             continue  # no gradient reaches this op
         cls, da, db = _BACKWARD[kind]
         names = {"g": g, "a": a, "b": b, "z": var}
-        lines.append(f"    # {cls}")
+        lines.append(f"# {cls}")
         for target, template, rg in ((a, da, a_rg), (b, db, b_rg)):
             if not rg or template is None:
                 continue
-            expr = template.format(**names)
             for placeholder, name in (("{a}", a), ("{b}", b if b_is_var else None), ("{z}", var)):
                 if name is not None and placeholder in template:
                     used.add(name)
-            old = grad.get(target)
-            if old is None and expr.isidentifier():
-                grad[target] = expr  # a gradient passed on as it is: no line
-                continue
-            new = f"g_{target}"
-            lines.append(f"    {new} = {expr}" if old is None else f"    {new} = {old} + {expr}")
-            grad[target] = new
-    results = [grad.get(f"i{k}") if rec.rg[f"i{k}"] else None for k in range(len(rec.inputs))]
-    lines.append(f"    return {_tuple([str(r) for r in results])}")
+            contribute(target, template.format(**names))
+    slots = [k for k in range(len(rec.inputs)) if f"i{k}" in reached]
     order = [f"i{k}" for k in range(len(rec.inputs))] + [f"v{k}" for k in range(rec.n)]
-    return lines, [v for v in order if v in used]
+    return lines, [v for v in order if v in used], slots
 
 
 # ---------------------------------------------------------------------------------
@@ -603,6 +746,7 @@ class CompiledFunction:
         self._count = 0
         self._lock = threading.RLock()
         self._gave_up = False
+        self._leaf_sets = {}  # ids of a trace's leaves -> the one tuple of them its traces share
 
     @property
     def source(self) -> str:
@@ -623,16 +767,18 @@ class CompiledFunction:
             self._latest = None
             self._count = 0
             self._gave_up = False
+            self._leaf_sets.clear()
 
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"compiled function {self._name} takes positional arguments only")
-        if is_anomaly_enabled():
+        if anomaly_mode.enabled:
             return self.__wrapped__(*args)  # anomaly mode wants real nodes to point at
         values, key = _flatten(args)
-        key = (key, _grad_mode.enabled)
+        grad_on = _all_threads.enabled or _grad_mode.enabled
+        key = (key, grad_on)
         for t in self._cache.get(key, ()):
-            result = _run(t, values)
+            result = _run(t, values, grad_on)
             if result is not None:
                 return result
         with self._lock:
@@ -644,7 +790,7 @@ class CompiledFunction:
                 return self.__wrapped__(*args)
             t = self._trace(args, values)
             self._cache.setdefault(key, []).append(t)
-        result = _run(t, values)
+        result = _run(t, values, grad_on)
         assert result is not None, "a fresh trace failed its own guards"
         return result
 
@@ -659,6 +805,8 @@ class CompiledFunction:
                     "a Value from another trace" if out.__class__ is Tracer else type(out).__name__)
             raise TypeError(f"a compiled function must return a Value computed from its arguments, got {what}")
         t = _Trace(rec, out, len(values))
+        if t.leaves is not None:  # one tuple per set of leaves: the fast walk compares them by identity
+            t.leaves = self._leaf_sets.setdefault(tuple(map(id, t.leaves)), t.leaves)
         self._latest = t
         self._count += 1
         return t
@@ -689,18 +837,18 @@ def _rebuild(args, tracers: dict) -> list:
     return result
 
 
-def _run(t: _Trace, values: list):
+def _run(t: _Trace, values: list, grad_on: bool):
     """Run trace ``t`` on the arguments' Values: None if a guard fails, else the output."""
     result = t.forward(*[v._data for v in values])
     if result is None:
         return None
     out, saved = result
-    if not (t.out_rg and _grad_mode.enabled):
+    if not (t.out_rg and grad_on):
         return make_value(out)
-    edges = tuple([(v._node or v) if v._requires_grad else None for v in values])
-    if t.captured:
-        edges += t.captured_edges
-    return make_value(out, _make_node(edges, t.backward, saved))
+    edges = t.constant_args
+    if edges is None:  # an argument requires grad: its edge is this call's
+        edges = tuple([(v._node or v) if v._requires_grad else None for v in values]) + t.captured_edges
+    return make_value(out, _make_node(edges, t, saved))
 
 
 class TracedFunction(CompiledFunction):
@@ -712,13 +860,14 @@ class TracedFunction(CompiledFunction):
         if kwargs:
             raise TypeError(f"traced function {self._name} takes positional arguments only")
         values, key = _flatten(args)
-        key = (key, _grad_mode.enabled)
+        grad_on = _all_threads.enabled or _grad_mode.enabled
+        key = (key, grad_on)
         if key != self._key:
             raise ValueError(
                 f"{self._name} was traced for other inputs (how many Values, which require grad, "
                 "which numbers, or grad mode differ); trace it again, or use engine.compile, which traces "
                 "each new structure")
-        result = _run(self._latest, values)
+        result = _run(self._latest, values, grad_on)
         if result is None:
             raise RuntimeError(f"a Value {self._name} reads (not an argument) changed requires_grad since it "
                                "was traced; trace it again, or use engine.compile, which traces again by itself")

@@ -33,6 +33,9 @@ BINARY = ["add", "sub", "mul", "div", "pow"]
 NUMBERS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2, 3, 0.5, -0.5, -2, 1.5, 1e-300, 1e300,
                           math.inf, -math.inf, math.nan])
 FLOATS = st.one_of(st.floats(-3, 3), NUMBERS, st.floats(allow_nan=True, allow_infinity=True))
+# Numbers with all their bits in use, whose sums round: hypothesis's floats shrink to
+# short ones (1.5, 0.25 ...) whose sums are exact in any order.
+ROUNDING = st.integers(0, 2**32).map(lambda seed: random.Random(seed).uniform(-3, 3))
 
 
 def apply(op, a, b=None):
@@ -143,6 +146,70 @@ def test_random_programs_match_eager_bit_for_bit(program, data):
         seed = data.draw(st.sampled_from([1.0, -2.5, 0.0]))
         eager, compiled = eager_and_compiled(program, arg_numbers, param_numbers, grad_args, compiled_fn, params, seed)
         assert compiled == eager, (program, arg_numbers, param_numbers)
+
+
+@st.composite
+def call_plans(draw, n_args: int, n_params: int):
+    """Several calls of one program in one backward: per call, each argument is a
+    constant, a fresh leaf or the one leaf all calls share, and whether an eager term
+    on a parameter is made right after the call (so eager nodes and compiled calls
+    take turns adding to the same leaves)."""
+    calls = []
+    for _ in range(draw(st.integers(2, 4))):
+        kinds = draw(st.lists(st.sampled_from(["constant", "constant", "leaf", "shared"]),
+                              min_size=n_args, max_size=n_args))
+        numbers = draw(st.lists(st.one_of(ROUNDING, FLOATS), min_size=n_args, max_size=n_args))
+        calls.append((kinds, numbers, n_params > 0 and draw(st.booleans())))
+    return calls
+
+
+@SETTINGS
+@given(programs(), st.data())
+def test_several_calls_in_one_backward_match_eager_bit_for_bit(program, data):
+    """Calls that add to the same leaves (the parameters, a shared argument), with
+    eager terms in between: every leaf's total is the eager one bit for bit, which
+    needs each contribution added to it one at a time in the walk's order (floating
+    addition is not associative).  backward() and grad() both."""
+    n_args, n_params, _ = program
+    calls = data.draw(call_plans(n_args, n_params))
+    param_numbers = data.draw(st.lists(st.one_of(ROUNDING, FLOATS), min_size=n_params, max_size=n_params))
+    shared_number = data.draw(st.one_of(ROUNDING, FLOATS))
+    use_grad = data.draw(st.booleans())
+
+    def reusing(params, *args):
+        """The program, plus every parameter times every argument: each leaf is read
+        several times per call, so its contributions must be added one at a time."""
+        return run_program(program, params, *args) + sum((p * a for p in params for a in args), 0.0)
+
+    compiled_params = [Value(1.0, requires_grad=True) for _ in range(n_params)]
+    compiled_fn = engine.compile(lambda *args: reusing(compiled_params, *args))
+    results = []
+    for mode in ("eager", "compiled"):
+        if mode == "eager":
+            params = [Value(float(n), requires_grad=True) for n in param_numbers]
+            fn = lambda *args: reusing(params, *args)  # noqa: E731
+        else:
+            params, fn = compiled_params, compiled_fn
+            for p, n in zip(params, param_numbers):
+                p.data, p.grad = float(n), None
+        shared = Value(float(shared_number), requires_grad=True)
+        leaves, terms = [shared] + params, []
+        for k, (kinds, numbers, eager_term) in enumerate(calls):
+            args = [shared if kind == "shared" else Value(float(n), requires_grad=kind == "leaf")
+                    for kind, n in zip(kinds, numbers)]
+            leaves += [a for a in args if a.requires_grad and a is not shared]
+            terms.append(fn(*args))
+            if eager_term:
+                terms.append(params[k % n_params] * 0.75)
+        out = sum(terms[1:], terms[0])
+        if not out.requires_grad:
+            results.append(bits(out))
+        elif use_grad:
+            results.append((bits(out), [bits(g) for g in engine.grad(out, leaves, allow_unused=True)]))
+        else:
+            out.backward()
+            results.append((bits(out), [bits(v.grad) for v in leaves]))
+    assert results[1] == results[0], (program, calls, param_numbers)
 
 
 @SETTINGS
@@ -583,3 +650,130 @@ def test_a_node_hook_after_a_compiled_node_sees_the_leaf_grad_it_completed():
         (y * w).backward()
         seen.append(x.grad.item())
     assert seen[:2] == seen[2:] and seen[0] is not None
+
+
+# ---------------------------------------------------------------------------------
+# The generated code: its shape, and what makes it fast
+# ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, line", [
+    (lambda a, b, c: c - (a + b), "v1 = i2 - (i0 + i1)"),
+    (lambda a, b, c: a - b + c, "v1 = i0 - i1 + i2"),
+    (lambda a, b, c: (a + b) * c, "v1 = (i0 + i1) * i2"),
+    (lambda a, b, c: a * b + c, "v1 = i0 * i1 + i2"),
+    (lambda a, b, c: c * -(a * b), "v2 = i2 * -(i0 * i1)"),
+    (lambda a, b, c: -(-a) * (b - c).tanh(), "v4 = -(-i0) * tanh(i1 - i2)"),  # noqa: B002  (the point)
+    (lambda a, b, c: 2 - (a * b), "v1 = 2 - i0 * i1"),
+])
+def test_a_value_used_once_is_written_into_its_use_with_the_parentheses_it_needs(body, line):
+    """The forward writes a value read once (and not saved for the backward: here
+    nothing requires grad) into the expression that reads it.  Python evaluates that
+    expression op by op, left to right, as the separate lines did: the same number."""
+    f = engine.compile(body)
+    numbers = (0.1, 0.7, -1.3)
+    out = f(*[Value(v) for v in numbers])
+    assert "    " + line in f.source.split("\n\n")[0].splitlines()
+    assert bits(out) == bits(body(*[Value(v) for v in numbers]))
+
+
+def test_values_the_backward_saves_or_reads_twice_keep_their_own_line():
+    def f(a, b):
+        p = a * b
+        return p.tanh() * p
+
+    read_twice = engine.compile(f)
+    read_twice(Value(0.5), Value(2.0))
+    assert read_twice.source.split("\n\n")[0].splitlines()[1:3] == ["    v0 = i0 * i1", "    v2 = tanh(v0) * v0"]
+    saved = engine.compile(lambda a: a.tanh() * 3)
+    saved(Value(0.5, requires_grad=True))
+    assert "    v0 = tanh(i0)" in saved.source.split("\n\n")[0].splitlines()  # tanh's backward reads its result
+
+
+def test_a_big_backward_numbers_its_most_used_names_first():
+    """CPython spends an extra instruction on every load and store of a local whose
+    number is above 255: in an MLP's backward (hundreds of locals) the names read most
+    often must be numbered first."""
+    model, _ = mlp_setup()
+    loss = engine.compile(lambda x0, x1, y: (1 + -y * model([x0, x1])).relu())
+    loss(Value(0.5), Value(-0.25), 1)
+    backward = loss._latest.backward.__code__
+    assert backward.co_nlocals > 256
+    body = loss.source.split("\n\ndef backward")[1]
+    counts = {name: body.count(name + " ") + body.count(name + "\n") + body.count(name + ",")
+              for name in backward.co_varnames}
+    threshold = sorted(counts.values(), reverse=True)[200]
+    late = [n for n in backward.co_varnames[256:] if counts[n] > threshold]
+    assert not late, late
+    small = engine.compile(lambda a: a.tanh() * 2)
+    small(Value(1.0, requires_grad=True))
+    assert "if 0:" not in small.source  # only where there are more than 256 names
+
+
+def test_calls_with_different_constants_share_one_tuple_of_leaves():
+    """Two traces (labels +1 and -1) feed the same parameters: the fast walk keeps
+    their running totals from one call to the next only if it can tell, by identity."""
+    model, _ = mlp_setup()
+    loss = engine.compile(lambda x0, x1, y: (1 + -y * model([x0, x1])).relu())
+    a, b = loss(Value(0.5), Value(1.0), 1), loss(Value(0.5), Value(1.0), -1)
+    assert loss.traces == 2
+    assert a.grad_fn._leaves is b.grad_fn._leaves
+    assert sorted(map(id, a.grad_fn._leaves)) == sorted(map(id, model.parameters()))  # each once
+
+
+@pytest.mark.parametrize("change", ["setter", "requires_grad_"])
+def test_the_requires_grad_guard_sees_every_way_to_change_the_flag(change):
+    w = Value(2.0, requires_grad=True)
+    f = engine.compile(lambda x: x * w)
+    assert f(Value(3.0)).requires_grad
+    if change == "setter":
+        w.requires_grad = False
+    else:
+        w.requires_grad_(False)
+    assert not f(Value(3.0)).requires_grad and f.traces == 2
+    w.requires_grad_(True)
+    assert f(Value(3.0)).requires_grad and f.traces == 2  # the first trace's guard passes again
+
+
+def test_every_write_of_requires_grad_on_an_existing_value_moves_the_version():
+    """The compiled guard reads each parameter's flag only when this number moved."""
+    from engine import value as value_module
+    version = value_module.requires_grad_version
+    w = Value(1.0, requires_grad=True)
+    before = version.number
+    w.requires_grad = False
+    assert version.number != before
+    before = version.number
+    w.requires_grad_(True)
+    assert version.number != before
+
+    class Keep(engine.Function):  # forward returns a Value that existed before it
+        @staticmethod
+        def forward(ctx, x):
+            return w
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    before = version.number
+    Keep.apply(Value(1.0, requires_grad=True))
+    assert version.number != before
+    q = Value(1.0, requires_grad=True)
+    q.grad = Value(1.0)
+    before = version.number
+    engine.nn._zero_grads([q], set_to_none=False)  # Module.zero_grad and the optimizers
+    assert version.number != before
+
+
+def test_tracing_runs_the_function_once_and_its_code_a_few_times_more():
+    """The trace warms its generated code up (CPython specializes a function after its
+    first calls); the function itself, user code, runs once."""
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x * 3
+
+    compiled = engine.compile(f)
+    y = compiled(Value(2.0, requires_grad=True))
+    assert len(calls) == 1 and y.item() == 6.0
