@@ -8,7 +8,7 @@
 >>> dy.item(), d2y.item()
 (12.0, 12.0)
 
-How to read it.  The core, in this order (about 1,350 lines of code; 2,250 lines in
+How to read it.  The core, in this order (about 1,400 lines of code; 2,300 lines in
 all, with docstrings and comments):
 
 1. ``value.py``: Value, a number that remembers the op that made it; ``Node``, what

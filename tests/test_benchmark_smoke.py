@@ -120,3 +120,12 @@ def test_instruction_counts_are_the_same_on_every_run():
     counts = [int(line.split(": ")[1].split()[0].replace(",", "")) for line in proc.stdout.splitlines()]
     assert len(counts) == 2 and counts[0] > 1_000_000
     assert abs(counts[1] - counts[0]) <= counts[0] // 1000, counts
+
+
+def test_the_tracing_time_script_runs():
+    """benchmarks/trace_time.py is where the Tracing and compiling page's tracing time
+    comes from (a smoke run: one process; the time itself is not judged here)."""
+    proc = subprocess.run([sys.executable, str(BENCH / "trace_time.py"), "--runs", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("tracing the per-sample loss: ") and "median of 1 fresh processes" in proc.stdout
