@@ -520,7 +520,7 @@ _WARM_UP_CALLS = 8
 
 class _Trace:
     """One trace turned into code: ``forward(*numbers) -> (out, saved) or None`` (None:
-    a guard failed) and ``backward(g, saved, *totals) -> totals``.  The arguments'
+    a guard failed) and ``backward(g, saved, totals) -> totals``.  The arguments'
     numbers are passed in; the captured Values (``p0``, ``p1``, ...) are read by the
     forward itself, after a guard that they still require grad as when traced.
 
@@ -532,7 +532,7 @@ class _Trace:
     the next (``autograd._fast_walk``)."""
 
     __slots__ = ("n_args", "captured", "captured_edges", "forward", "backward", "source", "out_rg",
-                 "slots", "zeros", "leaves", "constant_args")
+                 "slots", "zeros", "leaves", "fixed_edges")
 
     def __init__(self, rec: _Recorder, out: Tracer, n_args: int):
         self.n_args = n_args
@@ -540,9 +540,9 @@ class _Trace:
         self.captured_edges = tuple((v._node or v) if v._requires_grad else None for v in captured)
         self.out_rg = out._requires_grad
         if not any(rec.rg[f"i{k}"] for k in range(n_args)):  # (fixed by the cache key)
-            self.constant_args = (None,) * n_args + self.captured_edges  # every call's edges
+            self.fixed_edges = (None,) * n_args + self.captured_edges  # every call's edges
         else:
-            self.constant_args = None
+            self.fixed_edges = None
         backward_lines, saved, self.slots = _backward_source(rec, out)
         self.zeros = (-0.0,) * len(self.slots)
         edges = [self.captured_edges[k - n_args] if k >= n_args else None for k in self.slots]
@@ -559,7 +559,7 @@ class _Trace:
             + ([f"{', '.join(totals)}{',' if len(totals) == 1 else ''} = totals"] if totals else []) \
             + backward_lines
         backward_source = "\n".join(["def backward(g, saved, totals):"]
-                                    + [f"    {line}" for line in _most_used_first(body, 3) + body]
+                                    + [f"    {line}" for line in _most_used_first(body, 3) + body]  # 3 arguments
                                     + [f"    return {_tuple(totals)}"])
         self.source = forward_source + "\n\n" + backward_source + "\n"
         namespace = dict(_GLOBALS, **rec.consts)
@@ -845,7 +845,7 @@ def _run(t: _Trace, values: list, grad_on: bool):
     out, saved = result
     if not (t.out_rg and grad_on):
         return make_value(out)
-    edges = t.constant_args
+    edges = t.fixed_edges
     if edges is None:  # an argument requires grad: its edge is this call's
         edges = tuple([(v._node or v) if v._requires_grad else None for v in values]) + t.captured_edges
     return make_value(out, _make_node(edges, t, saved))
