@@ -35,7 +35,7 @@ from .anomaly import anomaly_mode
 from .full_walk import _constant, _discover, _flush_ready_leaves, _grad_lock, _needed, _walk
 from .grad_mode import set_enabled as set_grad_enabled
 from .ops import AddBackward0, MulBackward0, TanhBackward0, TanhBackwardBackward0
-from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _binary_to_edge, make_value
+from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _binary_to_edge, make_value, state_changed
 
 __all__ = ["backward", "grad"]
 
@@ -355,7 +355,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                             g1 = _binary_to_edge(MulBackward0, gd * a, g, e0, gd, a)
                     elif k is TanhBackward0 and g.__class__ is Value:  # tanh_backward(g, z), z: the saved result
                         gd = g._data
-                        g0 = _binary_to_edge(TanhBackwardBackward0, gd * (1 - s0 * s0), g, n, gd, s0)
+                        g0 = _binary_to_edge(TanhBackwardBackward0, gd * (1.0 - s0 * s0), g, n, gd, s0)
                         g1 = None
                     elif n._custom:
                         return None  # a compiled node has no double backward: the general walk says so if it must
@@ -367,11 +367,11 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     g0 = g * n._saved1
                     g1 = g * s0
                 elif k is TanhBackward0:
-                    g0 = g * (1 - s0 * s0)
+                    g0 = g * (1.0 - s0 * s0)
                     g1 = None
                 elif k is TanhBackwardBackward0:  # a second backward through tanh: (g, z) saved
                     z = n._saved1
-                    g0 = g * (1 - z * z)
+                    g0 = g * (1.0 - z * z)
                     g1 = g * ((z * -2) * s0)
                 elif n._custom:  # a compiled function's node: many edges (engine/compiled.py)
                     leaves = n._leaves
@@ -459,12 +459,16 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                     m._saved0 = _FREED
         return leaf_total
     with _grad_lock:
+        added = False
         for leaf, g in leaf_total.items():
             old = leaf._grad
             if old is None:
                 leaf._grad = make_value(g)
             else:
                 old._data += g  # in place: the same .grad object, as in torch
+                added = True
+        if added:
+            state_changed()  # a compiled function may read that .grad
     return leaf_total
 
 

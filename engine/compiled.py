@@ -44,7 +44,7 @@ from .anomaly import anomaly_mode
 from .grad_mode import all_threads as _all_threads, state as _grad_mode
 from .function import Function
 from .value import (_FREED, FREED_MESSAGE, Node, OutputNr, Value, _next_seq, _number, make_value, new_node,
-                    requires_grad_version)
+                    state_version)
 
 __all__ = ["compile", "trace", "CompiledFunction", "TracedFunction", "CompiledFunctionBackward", "TracerWarning"]
 
@@ -155,8 +155,8 @@ _BACKWARD = {
     "rpow": ("PowBackward2", "{g} * (0.0 if {b} == 0 and {a} >= 0 else pow({b}, {a}) * log({b}))", None),
     "exp": ("ExpBackward0", "{g} * {z}", None),
     "log": ("LogBackward0", "div({g}, {a})", None),
-    "tanh": ("TanhBackward0", "{g} * (1 - {z} * {z})", None),
-    "sigmoid": ("SigmoidBackward0", "{g} * (1 - {z}) * {z}", None),
+    "tanh": ("TanhBackward0", "{g} * (1.0 - {z} * {z})", None),
+    "sigmoid": ("SigmoidBackward0", "{g} * (1.0 - {z}) * {z}", None),
     "relu": ("ReluBackward0", "(0.0 if {z} <= 0 else {g})", None),
     "sin": ("SinBackward0", "{g} * cos({a})", None),
     "cos": ("CosBackward0", "{g} * -sin({a})", None),
@@ -169,7 +169,7 @@ _BACKWARD = {
 _GLOBALS = {name: getattr(F, name) for name in (
     "div", "pow", "pow_scalar", "exp", "log", "tanh", "sigmoid", "relu", "sin", "cos", "sinh", "cosh", "sqrt")}
 _GLOBALS["abs"] = builtins.abs
-_GLOBALS["_version"] = requires_grad_version
+_GLOBALS["_version"] = state_version
 
 #: The same expressions as functions, to compute each number while tracing.
 _COMPUTE = {kind: eval(f"lambda a, b: {text.format(a='a', b='b')}", dict(_GLOBALS)) for kind, text in _FORWARD.items()}
@@ -490,27 +490,36 @@ _identity.__name__ = ""  # a guard on the number reads "if (v3) != 2.0"
 # Code generation
 # ---------------------------------------------------------------------------------
 
-class _FlagGuard:
-    """The guard that the Values a trace closes over still require grad as when it was
-    traced.  Reading 337 flags on every call of an MLP's loss would cost 7% of a
-    training step, so the generated forward compares two numbers instead:
-    ``requires_grad_version.number`` (``_version``), which changes whenever any
-    existing Value's flag changes, with the one ``seen`` when the flags were last
-    found right, and calls ``recheck`` only when they differ."""
+class _Captured:
+    """The Values a trace closes over (``p0``, ``p1``, ... in the generated code): the
+    ``requires_grad`` each had when traced, and ``numbers``, the tuple of their numbers.
 
-    __slots__ = ("values", "flags", "seen")
+    Reading 337 parameters' flags and numbers on every call of an MLP's loss would
+    cost a tenth of a training step, and between two optimizer steps they do not
+    change.  So the generated forward compares two numbers instead:
+    ``state_version.number`` (``_version``), which moves whenever any existing Value's
+    number or flag changes, with the one ``seen`` when the flags were last found right
+    and the numbers last read; only when they differ does it call ``refresh``, which
+    checks the flags (False: trace again) and reads the numbers again.  The backward
+    reads the numbers a call saw from the same tuple: ``p`` in its ``saved``."""
+
+    __slots__ = ("values", "flags", "seen", "numbers", "lock")
 
     def __init__(self, values: list):
         self.values = values
         self.flags = [v._requires_grad for v in values]
-        self.seen = -1  # never a version number: the first call checks the flags
+        self.seen = -1  # never a version number: the first call refreshes
+        self.numbers = ()
+        self.lock = threading.Lock()
 
-    def recheck(self) -> bool:
-        now = requires_grad_version.number  # read before the flags: a change after this one moves it on
-        for v, flag in zip(self.values, self.flags):
-            if v._requires_grad is not flag:
-                return False
-        self.seen = now
+    def refresh(self) -> bool:
+        with self.lock:  # one reader at a time: the last to publish read the newest numbers
+            now = state_version.number  # read before the Values: a change after this one moves it on
+            for v, flag in zip(self.values, self.flags):
+                if v._requires_grad is not flag:
+                    return False
+            self.numbers = tuple([v._data for v in self.values])
+            self.seen = now  # after the numbers: a caller that sees ``seen`` sees them
         return True
 
 
@@ -521,8 +530,9 @@ _WARM_UP_CALLS = 8
 class _Trace:
     """One trace turned into code: ``forward(*numbers) -> (out, saved) or None`` (None:
     a guard failed) and ``backward(g, saved, totals) -> totals``.  The arguments'
-    numbers are passed in; the captured Values (``p0``, ``p1``, ...) are read by the
-    forward itself, after a guard that they still require grad as when traced.
+    numbers are passed in; those of the captured Values (``p0``, ``p1``, ...) come from
+    one tuple, ``p``, after a guard that they still require grad as when traced and
+    that ``p`` holds their current numbers (``_Captured``).
 
     ``backward`` takes the running totals of the inputs in ``slots`` (those that get a
     gradient), as a tuple, adds the call's contributions to them one at a time, in
@@ -548,15 +558,20 @@ class _Trace:
         edges = [self.captured_edges[k - n_args] if k >= n_args else None for k in self.slots]
         self.leaves = tuple(edges) if all(e.__class__ is Value for e in edges) else None
         head = [f"def forward({', '.join(f'i{k}' for k in range(n_args))}):"]
+        read = [f"i{n_args + k}" for k in range(len(captured))]  # the numbers of p0, p1, ...
         if captured:
-            head.append("    if _version.number != _flags.seen and not _flags.recheck(): return None"
-                        "  # guard: requires_grad as when traced")
-            head += [f"    i{n_args + k} = p{k}._data  # a Value read, not passed" for k in range(len(captured))]
+            head += ["    if _version.number != _captured.seen and not _captured.refresh(): return None"
+                     "  # guard: requires_grad as traced; p up to date",
+                     "    p = _captured.numbers",
+                     f"    {_targets(read)} = p  # the numbers of p0, p1, ...: Values read, not passed"]
+        saved_read = set(read).intersection(saved)  # the backward needs these: it gets all of p
+        saved = (["p"] if saved_read else []) + [name for name in saved if name not in saved_read]
         forward_source = "\n".join(head + [f"    {line}" for line in _forward_source(rec.lines, saved, out._var)]
                                    + [f"    return {out._var}, {_tuple(saved)}"])
         totals = [f"g_i{k}" for k in self.slots]
-        body = ([f"{', '.join(saved)}{',' if len(saved) == 1 else ''} = saved"] if saved else []) \
-            + ([f"{', '.join(totals)}{',' if len(totals) == 1 else ''} = totals"] if totals else []) \
+        body = ([f"{_targets(saved)} = saved"] if saved else []) \
+            + ([f"{_targets([name if name in saved_read else '_' for name in read])} = p"] if saved_read else []) \
+            + ([f"{_targets(totals)} = totals"] if totals else []) \
             + backward_lines
         backward_source = "\n".join(["def backward(g, saved, totals):"]
                                     + [f"    {line}" for line in _most_used_first(body, 3) + body]  # 3 arguments
@@ -564,7 +579,7 @@ class _Trace:
         self.source = forward_source + "\n\n" + backward_source + "\n"
         namespace = dict(_GLOBALS, **rec.consts)
         namespace.update((f"p{k}", v) for k, v in enumerate(captured))
-        namespace["_flags"] = _FlagGuard(captured)
+        namespace["_captured"] = _Captured(captured)
         exec(builtins.compile(self.source, "<engine.compile>", "exec"), namespace)
         self.forward = namespace["forward"]
         self.backward = namespace["backward"]
@@ -624,7 +639,7 @@ def _forward_source(lines: list, saved: list, out: str) -> list:
     return result
 
 
-_NAME = re.compile(r"\b(?:g_)?[iv]\d+\b")
+_NAME = re.compile(r"\b(?:(?:g_)?[iv]\d+|_)\b")  # a number or gradient, or _ (a number not needed)
 
 
 def _most_used_first(body: list, n_args: int) -> list:
@@ -646,6 +661,11 @@ def _most_used_first(body: list, n_args: int) -> list:
 
 def _tuple(items: list) -> str:
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})" if items else "()"
+
+
+def _targets(names: list) -> str:
+    """The left side of ``names = a_tuple``."""
+    return f"{', '.join(names)}{',' if len(names) == 1 else ''}"
 
 
 def _backward_source(rec: _Recorder, out: Tracer):

@@ -46,7 +46,7 @@ from . import value as _value
 from .anomaly import anomaly_mode
 from .grad_mode import set_enabled as set_grad_enabled
 from .ops import CloneBackward0, CopyBackwards
-from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _NO_GRAPH, make_value
+from .value import FREED_MESSAGE, OutputNr, Value, _FREED, _NO_GRAPH, make_value, state_changed
 
 __all__ = ["set_observer"]
 
@@ -598,6 +598,7 @@ def _finish_leaf(leaf: Value, g, graph: bool, targets, accumulate: bool, capture
                     leaf._grad = _constant(g)
                 else:
                     old._data += g  # in place: the same .grad object, as in torch
+                    state_changed()  # a compiled function may read that .grad
             elif old is None:
                 if g.__class__ is Value and g._requires_grad:
                     leaf._grad = _value._binary(CopyBackwards, g._data, _NO_GRAPH, g, None, None)

@@ -34,8 +34,8 @@ from typing import Any, Callable
 
 from .anomaly import anomaly_mode, record_creation
 from .grad_mode import set_enabled as set_grad_enabled, state as _grad_mode
-from .value import (FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, make_value, new_node, requires_grad_changed,
-                    saved_value)
+from .value import (FREED_MESSAGE, Node, NodeExtras, OutputNr, Value, make_value, new_node, saved_value,
+                    state_changed)
 
 __all__ = ["Function", "once_differentiable", "BackwardFunction"]
 
@@ -197,7 +197,7 @@ class Function:
                 v._node = None
                 v._requires_grad = False
             if v is o:
-                requires_grad_changed()  # o may be a Value that existed before forward
+                state_changed()  # o may be a Value that existed before forward
             outputs.append(v)
         if record:
             ctx._edges = tuple((a._node or a) if a._requires_grad else None for a in args if a.__class__ is Value)

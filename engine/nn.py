@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 from typing import Any, Iterable, Iterator, List, Sequence, Tuple, Union
 
-from .value import Value, requires_grad_changed
+from .value import Value, state_changed
 
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
@@ -50,8 +50,8 @@ def _zero_grads(params: Iterable[Value], set_to_none: bool) -> None:
         else:
             g._node = None  # detach in place: a .grad built under create_graph loses its graph
             g._requires_grad = False
-            requires_grad_changed()
             g._data = 0.0
+            state_changed()
 
 
 class Module:

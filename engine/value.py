@@ -47,9 +47,10 @@ Number = Union[int, float]
 _next_seq = itertools.count().__next__
 
 class _Version:
-    """A number that changes whenever a Value that already exists changes its
-    ``requires_grad`` (``requires_grad_changed``).  A compiled function's guard reads
-    it on every call, and reads its parameters' flags only when it has changed."""
+    """A number that changes whenever a Value that already exists changes its number
+    or its ``requires_grad`` (``state_changed``).  A compiled function's guard reads it
+    on every call, and reads the Values it closes over (their flags and numbers) only
+    when it has changed."""
 
     __slots__ = ("number",)
 
@@ -57,15 +58,15 @@ class _Version:
         self.number = 0
 
 
-requires_grad_version = _Version()
+state_version = _Version()
 _versions = itertools.count(1).__next__
 
 
-def requires_grad_changed() -> None:
-    """Call after changing the ``requires_grad`` of a Value that already existed.  The
-    new number is one never used before (even if two threads race), so a guard that
-    read the number before the change never mistakes it for the one it saw."""
-    requires_grad_version.number = _versions()
+def state_changed() -> None:
+    """Call after changing the number or the ``requires_grad`` of a Value that already
+    existed.  The new number is one never used before (even if two threads race), so a
+    guard that read the number before the change never mistakes it for the one it saw."""
+    state_version.number = _versions()
 
 
 #: Marks a node whose saved values were freed by a backward without retain_graph.
@@ -540,6 +541,7 @@ class Value:
     def data(self, value) -> None:
         if value.__class__ is float:  # the common case (an optimizer's step): no checks needed
             self._data = value
+            state_changed()
             return
         if value.__class__ is Value:
             value = value._data
@@ -547,6 +549,7 @@ class Value:
         if self._requires_grad and n.__class__ is not float:
             raise RuntimeError("data set to a value that requires gradients must be floating point or complex dtype")
         self._data = n
+        state_changed()
 
     def item(self) -> Number:
         return self._data
@@ -651,7 +654,7 @@ class Value:
         if flag and self._data.__class__ is not float:
             raise RuntimeError(int_message)
         self._requires_grad = bool(flag)
-        requires_grad_changed()
+        state_changed()
 
     @property
     def is_leaf(self) -> bool:

@@ -737,7 +737,7 @@ def test_the_requires_grad_guard_sees_every_way_to_change_the_flag(change):
 def test_every_write_of_requires_grad_on_an_existing_value_moves_the_version():
     """The compiled guard reads each parameter's flag only when this number moved."""
     from engine import value as value_module
-    version = value_module.requires_grad_version
+    version = value_module.state_version
     w = Value(1.0, requires_grad=True)
     before = version.number
     w.requires_grad = False
@@ -758,11 +758,94 @@ def test_every_write_of_requires_grad_on_an_existing_value_moves_the_version():
     before = version.number
     Keep.apply(Value(1.0, requires_grad=True))
     assert version.number != before
-    q = Value(1.0, requires_grad=True)
-    q.grad = Value(1.0)
-    before = version.number
-    engine.nn._zero_grads([q], set_to_none=False)  # Module.zero_grad and the optimizers
-    assert version.number != before
+
+
+def _leaf_with_grad(hook: bool = False):
+    leaf = Value(2.0, requires_grad=True)
+    (leaf * 1.0).backward()
+    if hook:
+        leaf.register_hook(lambda g: g)  # a hook: the backward takes the general walk
+    return leaf
+
+
+def _setter_float():
+    w = Value(0.75, requires_grad=True)
+    return w, lambda: setattr(w, "data", 1.25)
+
+
+def _setter_value():
+    c = Value(3)  # an int, through the setter's checked path
+    return c, lambda: setattr(c, "data", Value(4))
+
+
+def _grad_in_place(hook: bool):
+    def make():
+        leaf = _leaf_with_grad(hook)
+        return leaf.grad, lambda: (leaf * 3.0).backward()  # adds into the same .grad
+    return make
+
+
+def _zero_grad_in_place():
+    leaf = _leaf_with_grad()
+    return leaf.grad, lambda: engine.nn._zero_grads([leaf], set_to_none=False)  # Module.zero_grad, optimizers
+
+
+@pytest.mark.parametrize("make", [_setter_float, _setter_value, _grad_in_place(False), _grad_in_place(True),
+                                  _zero_grad_in_place],
+                         ids=["data-float", "data-checked", "grad-fast-walk", "grad-general-walk", "zero-grad"])
+def test_every_write_of_an_existing_values_number_reaches_a_compiled_function(make):
+    """The generated forward reads the numbers of the Values it closes over again only
+    when ``state_version`` moved: every way of changing an existing Value's number
+    must move it, or a compiled function would go on with the old number."""
+    from engine import value as value_module
+    read, write = make()  # a compiled function may close over any Value, a .grad too
+    f = engine.compile(lambda x: x * read + x)
+    assert f(Value(3.0)).item() == 3.0 * read.item() + 3.0
+    before, number = value_module.state_version.number, read.item()
+    write()
+    assert read.item() != number
+    assert value_module.state_version.number != before
+    assert f(Value(3.0)).item() == 3.0 * read.item() + 3.0
+    assert f.traces == 1  # the same trace, with the new number
+
+
+def test_only_known_code_writes_an_existing_values_number_or_flag():
+    """A tripwire for the test above: every assignment to ``_data`` or
+    ``_requires_grad`` in the engine is either on a Value being built or in a function
+    that calls ``state_changed()``.  A new writer must say which it is."""
+    import ast
+    import pathlib
+    builders = {  # (module, function, name assigned to): a Value or Tracer built there
+        ("compiled.py", "Tracer.__init__", "self"), ("function.py", "Function.apply", "v"),
+        ("function.py", "once_differentiable.wrapper", "v"), ("value.py", "make_value", "v"),
+        ("value.py", "Value.__init__", "self"), ("value.py", "Value.__deepcopy__", "new"),
+        ("value.py", "_rebuild_value", "v"),
+        *((module, fn, "out") for module, fn in [("ops.py", "__add__"), ("ops.py", "__mul__"), ("ops.py", "tanh"),
+                                                 ("value.py", "_unary"), ("value.py", "_binary"),
+                                                 ("value.py", "_binary_to_edge")]),
+    }
+    found, unmarked = set(), []
+    for path in sorted(pathlib.Path(engine.__file__).parent.glob("*.py")):
+        def visit(node, where):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.ClassDef)):
+                    calls = {n.func.id for n in ast.walk(child)
+                             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+                    visit(child, where + [(child.name, "state_changed" in calls)])
+                    continue
+                targets = child.targets if isinstance(child, ast.Assign) else \
+                    [child.target] if isinstance(child, ast.AugAssign) else []
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and t.attr in ("_data", "_requires_grad"):
+                        site = (path.name, ".".join(name for name, _ in where), ast.unparse(t.value))
+                        if site in builders:
+                            found.add(site)
+                        elif not any(marked for _, marked in where):
+                            unmarked.append((*site, child.lineno))
+                visit(child, where)
+        visit(ast.parse(path.read_text()), [])
+    assert not unmarked, unmarked
+    assert found == builders  # no stale entry
 
 
 def test_tracing_runs_the_function_once_and_its_code_a_few_times_more():
