@@ -741,7 +741,9 @@ def _flatten(args) -> tuple:
                     raise TypeError(
                         "a compiled function takes Values, numbers, and lists or tuples of them; "
                         f"got {type(a).__name__}")
-                key.append((n.__class__, n))
+                # 0.0 == -0.0, and nan != nan: keyed by repr, the two zeros are two
+                # traces (each written into the code) and every NaN one
+                key.append((n.__class__, n) if n.__class__ is int or (n and n == n) else (float, repr(n)))
         else:
             stack.pop()
             key.append(")")

@@ -458,6 +458,21 @@ def test_the_cache_is_keyed_by_structure():
     assert f.traces == 4
 
 
+@pytest.mark.parametrize("body", [lambda x, c: x + c, lambda x, c: x * c, lambda x, c: c - x, lambda x, c: x / c])
+def test_constants_equal_as_numbers_but_not_as_bits_are_traced_apart(body):
+    """0.0 == -0.0, yet x + 0.0 and x + -0.0 differ for x = -0.0: each zero is its own
+    trace, written into the code.  NaN != NaN, yet all NaNs share one trace."""
+    f = engine.compile(body)
+    for x in (-0.0, 0.0, 2.0, -3.0):
+        for c in (0.0, -0.0, 0.0, -0.0):
+            got, want = f(Value(x), c).item(), body(Value(x), c).item()
+            assert math.copysign(1.0, got) == math.copysign(1.0, want) and (got == want or got != got)
+    assert f.traces == 2
+    f(Value(1.0), math.nan)
+    f(Value(1.0), float("nan"))  # another NaN object
+    assert f.traces == 3
+
+
 def test_freezing_a_parameter_retraces():
     w = Value(2.0, requires_grad=True)
     f = engine.compile(lambda x: x * w)
