@@ -804,6 +804,10 @@ class CompiledFunction:
             if result is not None:
                 return result
         with self._lock:
+            for t in self._cache.get(key, ()):  # another thread may have traced this case meanwhile
+                result = _run(t, values, grad_on)
+                if result is not None:
+                    return result
             if self._count >= MAX_TRACES and self._guards:
                 if not self._gave_up:
                     self._gave_up = True

@@ -875,3 +875,51 @@ def test_tracing_runs_the_function_once_and_its_code_a_few_times_more():
     compiled = engine.compile(f)
     y = compiled(Value(2.0, requires_grad=True))
     assert len(calls) == 1 and y.item() == 6.0
+
+
+def test_threads_calling_one_compiled_function_see_each_new_number():
+    """Several threads call one compiled function (each refreshes the shared tuple of
+    numbers when it finds the version moved); between rounds the main thread changes
+    the parameter.  Every call of a round must see that round's number, and the
+    threads that all make the first call at once trace the function once between them."""
+    import sys
+    import threading
+    import time
+    w = Value(1.0, requires_grad=True)
+
+    def slow_to_trace(x):  # runs only while tracing: the other threads arrive meanwhile
+        time.sleep(0.05)
+        return (x * w).tanh() + w
+
+    f = engine.compile(slow_to_trace)
+    rounds, workers = 30, 4
+    barrier = threading.Barrier(workers + 1)
+    wrong = []
+
+    def work(k):
+        for r in range(rounds):
+            barrier.wait()  # the main thread has set this round's number
+            for i in range(20):
+                x = Value(0.1 * (k + i), requires_grad=True)
+                y = f(x)
+                want = (x * w).tanh() + w
+                if y.item() != want.item():
+                    wrong.append((r, k, i))
+            barrier.wait()  # done: the main thread may change it
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often
+    try:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(workers)]
+        for t in threads:
+            t.start()
+        for r in range(rounds):
+            w.data = 0.5 + r / 7
+            barrier.wait()
+            barrier.wait()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not wrong, wrong[:5]
+    assert f.traces == 1
