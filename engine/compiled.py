@@ -607,19 +607,25 @@ _OPERANDS = {"add": (1, 2), "sub": (1, 2), "rsub": (2, 1), "mul": (2, 3), "neg":
 _VAR = re.compile(r"\bv\d+\b")
 
 
+#: The most ops written into one expression.  Python compiles an expression
+#: recursively, so a sum of 20,000 terms as one expression exceeds its recursion
+#: limit; the limit also counts the frames of the code that calls ``compile``.
+_MAX_DEPTH = 50
+
+
 def _forward_source(lines: list, saved: list, out: str) -> list:
     """The forward's lines: one assignment per value that is saved for the backward,
     returned, checked by a guard or used twice; every other value is written into the
-    one expression that uses it.  Python evaluates ``a * b + c * d`` as the separate
-    lines would, left to right, each op once: the numbers are the same, with fewer
-    loads and stores."""
+    one expression that uses it (up to ``_MAX_DEPTH`` ops deep).  Python evaluates
+    ``a * b + c * d`` as the separate lines would, left to right, each op once: the
+    numbers are the same, with fewer loads and stores."""
     uses = dict.fromkeys(saved, 2)
     uses[out] = 2
     for line in lines:
         for name in ((line[2], line[3]) if line.__class__ is tuple else _VAR.findall(line)):
             if name is not None:
                 uses[name] = uses.get(name, 0) + (1 if line.__class__ is tuple else 2)
-    inline = {}  # var -> (how tightly it binds, its expression), for a value used once
+    inline = {}  # var -> (how tightly it binds, its expression, how many ops deep), for a value used once
     result = []
     for line in lines:
         if line.__class__ is not tuple:
@@ -628,12 +634,14 @@ def _forward_source(lines: list, saved: list, out: str) -> list:
         var, kind, a, b = line
         need_a, need_b = _OPERANDS.get(kind, (0, 0))
         operands = {}
+        depth = 1
         for key, name, need in (("a", a, need_a), ("b", b, need_b)):
-            binds, text = inline.pop(name, (4, name)) if name is not None else (4, name)
+            binds, text, d = inline.pop(name, (4, name, 0)) if name is not None else (4, name, 0)
             operands[key] = f"({text})" if binds < need else text
+            depth = max(depth, d + 1)
         expr = _FORWARD[kind].format(**operands)
-        if uses.get(var, 0) == 1:
-            inline[var] = (_BINDS.get(kind, 4), expr)
+        if uses.get(var, 0) == 1 and depth < _MAX_DEPTH:
+            inline[var] = (_BINDS.get(kind, 4), expr, depth)
         else:
             result.append(f"{var} = {expr}")
     return result

@@ -923,3 +923,38 @@ def test_threads_calling_one_compiled_function_see_each_new_number():
         sys.setswitchinterval(old)
     assert not wrong, wrong[:5]
     assert f.traces == 1
+
+
+@pytest.mark.parametrize("shape", ["long sum", "nested subtractions"])
+def test_long_expressions_compile_even_from_deep_in_the_stack(shape):
+    """Values used once are written into one expression, but Python compiles an
+    expression recursively (and parses at most 200 nested parentheses): a sum of
+    5,000 terms, or ``w - (w - (w - ...))``, is cut into lines of at most 50 ops.
+    The call is made from near the recursion limit, which the compiler counts too."""
+    import sys
+    ws = [Value(0.001 * k - 1.0, requires_grad=True) for k in range(5000 if shape == "long sum" else 1000)]
+
+    def f(x):
+        if shape == "long sum":
+            return sum((w * x for w in ws), Value(0.0))
+        acc = x
+        for w in ws:
+            acc = w - acc
+        return acc
+
+    compiled = engine.compile(f)
+
+    def deep(k):
+        return deep(k - 1) if k else compiled(x)
+
+    x = Value(1.5, requires_grad=True)
+    y = deep(sys.getrecursionlimit() - 150)
+    assert max(line.count("(") for line in compiled.source.splitlines()[3:-1]) <= 100
+    y.backward()
+    got = [x.grad.item()] + [w.grad.item() for w in ws]
+    for v in [x, *ws]:
+        v.grad = None
+    want = f(x)
+    want.backward()
+    assert y.item() == want.item()
+    assert got == [x.grad.item()] + [w.grad.item() for w in ws]
