@@ -193,6 +193,8 @@ class _Recorder:
         self.start_seq = start_seq
         self.inputs = []  # the Values read: one slot each, deduplicated by identity
         self.slot_of = {}  # id(Value) -> its Tracer
+        self.arg_vars = set()  # the variables of the arguments
+        self.aliased = {}  # variable -> an argument that the function also reads without receiving it
         self.lines = []  # the forward: (var, kind, a, b) per op, and guards as source lines
         self.ops = []  # (kind, out_var, a_var, b_text, b_is_var, a_rg, b_rg) of ops that require grad
         self.consts = {}  # name -> number for constants without an exact literal
@@ -220,6 +222,8 @@ class _Recorder:
                     "pass the Values it needs as arguments."
                 )
             t = self.slot_of[id(v)] = self.input(v, v._requires_grad)
+        elif t._var in self.arg_vars:  # f(w) for an f that reads w anyway: one input, on this condition
+            self.aliased[t._var] = v
         return t
 
     def const(self, n) -> _Const:
@@ -542,11 +546,17 @@ class _Trace:
     the next (``autograd._fast_walk``)."""
 
     __slots__ = ("n_args", "captured", "captured_edges", "forward", "backward", "source", "out_rg",
-                 "slots", "zeros", "leaves", "fixed_edges")
+                 "slots", "zeros", "leaves", "fixed_edges", "captured_ids", "aliases")
 
     def __init__(self, rec: _Recorder, out: Tracer, n_args: int):
         self.n_args = n_args
         self.captured = captured = rec.inputs[n_args:]
+        # Which Values are one input depends on identity, which the cache key does not
+        # see: an argument that is also a Value the function reads by itself (f(w) for
+        # an f that reads w) is one input in the trace.  ``_run`` checks that a call
+        # passes none of the captured Values, and the aliased arguments again.
+        self.captured_ids = frozenset(map(id, captured)) or None
+        self.aliases = tuple((int(var[1:]), v) for var, v in rec.aliased.items())
         self.captured_edges = tuple((v._node or v) if v._requires_grad else None for v in captured)
         self.out_rg = out._requires_grad
         if not any(rec.rg[f"i{k}"] for k in range(n_args)):  # (fixed by the cache key)
@@ -832,6 +842,7 @@ class CompiledFunction:
         rec = _Recorder(self._guards, _next_seq())
         tracers = {id(v): rec.input(v, v._requires_grad) for v in values}
         rec.slot_of.update(tracers)
+        rec.arg_vars = {t._var for t in tracers.values()}
         traced_args = _rebuild(args, tracers)
         out = self.__wrapped__(*traced_args)
         if out.__class__ is not Tracer or out._rec is not rec:
@@ -873,6 +884,14 @@ def _rebuild(args, tracers: dict) -> list:
 
 def _run(t: _Trace, values: list, grad_on: bool):
     """Run trace ``t`` on the arguments' Values: None if a guard fails, else the output."""
+    ids = t.captured_ids
+    if ids is not None:
+        for v in values:
+            if id(v) in ids:
+                return None  # an argument the trace read as a captured Value, a separate input
+    for k, v in t.aliases:
+        if values[k] is not v:
+            return None
     result = t.forward(*[v._data for v in values])
     if result is None:
         return None
@@ -904,7 +923,8 @@ class TracedFunction(CompiledFunction):
         result = _run(self._latest, values, grad_on)
         if result is None:
             raise RuntimeError(f"a Value {self._name} reads (not an argument) changed requires_grad since it "
-                               "was traced; trace it again, or use engine.compile, which traces again by itself")
+                               "was traced, or an argument is (or no longer is) such a Value; trace it again, "
+                               "or use engine.compile, which traces again by itself")
         return result
 
 

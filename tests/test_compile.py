@@ -151,13 +151,14 @@ def test_random_programs_match_eager_bit_for_bit(program, data):
 @st.composite
 def call_plans(draw, n_args: int, n_params: int):
     """Several calls of one program in one backward: per call, each argument is a
-    constant, a fresh leaf or the one leaf all calls share, and whether an eager term
-    on a parameter is made right after the call (so eager nodes and compiled calls
-    take turns adding to the same leaves)."""
+    constant, a fresh leaf, the one leaf all calls share, or one of the parameters the
+    function reads anyway (f(w) for an f that reads w), and whether an eager term on a
+    parameter is made right after the call (so eager nodes and compiled calls take
+    turns adding to the same leaves)."""
     calls = []
+    kinds_drawn = ["constant", "constant", "leaf", "shared"] + (["parameter"] if n_params else [])
     for _ in range(draw(st.integers(2, 4))):
-        kinds = draw(st.lists(st.sampled_from(["constant", "constant", "leaf", "shared"]),
-                              min_size=n_args, max_size=n_args))
+        kinds = draw(st.lists(st.sampled_from(kinds_drawn), min_size=n_args, max_size=n_args))
         numbers = draw(st.lists(st.one_of(ROUNDING, FLOATS), min_size=n_args, max_size=n_args))
         calls.append((kinds, numbers, n_params > 0 and draw(st.booleans())))
     return calls
@@ -195,9 +196,10 @@ def test_several_calls_in_one_backward_match_eager_bit_for_bit(program, data):
         shared = Value(float(shared_number), requires_grad=True)
         leaves, terms = [shared] + params, []
         for k, (kinds, numbers, eager_term) in enumerate(calls):
-            args = [shared if kind == "shared" else Value(float(n), requires_grad=kind == "leaf")
-                    for kind, n in zip(kinds, numbers)]
-            leaves += [a for a in args if a.requires_grad and a is not shared]
+            args = [shared if kind == "shared" else params[j % n_params] if kind == "parameter"
+                    else Value(float(n), requires_grad=kind == "leaf")
+                    for j, (kind, n) in enumerate(zip(kinds, numbers))]
+            leaves += [a for a in args if a.requires_grad and a is not shared and all(a is not p for p in params)]
             terms.append(fn(*args))
             if eager_term:
                 terms.append(params[k % n_params] * 0.75)
@@ -958,3 +960,26 @@ def test_long_expressions_compile_even_from_deep_in_the_stack(shape):
     want.backward()
     assert y.item() == want.item()
     assert got == [x.grad.item()] + [w.grad.item() for w in ws]
+
+
+def test_passing_a_value_the_function_reads_anyway_is_one_input():
+    """f(w) for an f that reads w: eagerly both reads are the same leaf, and its
+    gradient is the sum of both paths.  The cache key does not see identity, so the
+    trace made with another argument must not serve this call (it would keep two
+    inputs and hand the leaf two separate totals), nor the trace made with w serve
+    another argument."""
+    w = Value(0.5, requires_grad=True)
+    f = engine.compile(lambda x: (x * w).tanh() * w + x)
+    for arg in (Value(2.0, requires_grad=True), w, Value(-1.0, requires_grad=True), w):
+        y = f(arg)
+        y.backward()
+        got = (y.item(), arg.grad.item(), w.grad.item())
+        arg.grad = w.grad = None
+        want = f.__wrapped__(arg)
+        want.backward()
+        assert got == (want.item(), arg.grad.item(), w.grad.item())
+        arg.grad = w.grad = None
+    assert f.traces == 2
+    traced = engine.trace(f.__wrapped__, Value(2.0, requires_grad=True))
+    with pytest.raises(RuntimeError, match="an argument is"):
+        traced(w)
