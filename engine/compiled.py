@@ -691,9 +691,11 @@ def _backward_source(rec: _Recorder, out: Tracer):
     the inputs that get a gradient.  An input's gradient is a running total,
     ``g_i<k>``, that each contribution is added to as the eager walk adds it to the
     leaf's total (or to the input node's incoming gradient): one at a time, in the
-    walk's order.  An intermediate's contributions are summed as its node sums them."""
+    walk's order.  An intermediate's contributions are summed as its node sums them,
+    left to right in the order they arrive, in one expression written when its node's
+    turn comes: ``g_v4 = g_v9 * i7 + g_v8 * i5`` (up to ``_MAX_DEPTH`` terms per line)."""
     lines = []
-    grad = {}  # intermediate var -> the name holding its gradient so far
+    sums = {}  # intermediate var -> (its gradient so far, as one sum not yet written; how many terms)
     is_input = set(f"i{k}" for k in range(len(rec.inputs)))
     reached = set()  # the inputs that get a contribution
     used = set()
@@ -703,17 +705,29 @@ def _backward_source(rec: _Recorder, out: Tracer):
             reached.add(target)
             lines.append(f"g_{target} += {expr}")
             return
-        old = grad.get(target)
-        if old is None and expr.isidentifier():
-            grad[target] = expr  # a gradient passed on as it is: no line
+        so_far = sums.get(target)
+        if so_far is None:
+            sums[target] = (expr, 1)
             return
-        lines.append(f"g_{target} = {expr}" if old is None else f"g_{target} = {old} + {expr}")
-        grad[target] = f"g_{target}"
+        text, terms = so_far
+        if terms == _MAX_DEPTH:  # a long sum: written out in parts
+            lines.append(f"g_{target} = {text}")
+            text, terms = f"g_{target}", 1
+        sums[target] = (f"{text} + {expr}", terms + 1)
+
+    def gradient(var: str):
+        """The name that holds ``var``'s whole gradient: its sum, written out now that
+        every contribution is in (a gradient passed on as it is needs no line)."""
+        so_far = sums.pop(var, None)
+        if so_far is None or so_far[0].isidentifier():
+            return so_far and so_far[0]
+        lines.append(f"g_{var} = {so_far[0]}")
+        return f"g_{var}"
 
     if out._requires_grad:
         contribute(out._var, "g")
     for kind, var, a, b, b_is_var, a_rg, b_rg in reversed(rec.ops):
-        g = grad.get(var)
+        g = gradient(var)
         if g is None:
             continue  # no gradient reaches this op
         cls, da, db = _BACKWARD[kind]
@@ -882,16 +896,25 @@ def _rebuild(args, tracers: dict) -> list:
     return result
 
 
-def _run(t: _Trace, values: list, grad_on: bool):
-    """Run trace ``t`` on the arguments' Values: None if a guard fails, else the output."""
+def _same_inputs(t: _Trace, values: list) -> bool:
+    """Whether the arguments make the inputs ``t`` was traced with: none of them is a
+    Value ``t`` reads as a captured one (a separate input there), and those that were
+    also read as captured Values when tracing are the same Values again."""
     ids = t.captured_ids
     if ids is not None:
         for v in values:
             if id(v) in ids:
-                return None  # an argument the trace read as a captured Value, a separate input
+                return False
     for k, v in t.aliases:
         if values[k] is not v:
-            return None
+            return False
+    return True
+
+
+def _run(t: _Trace, values: list, grad_on: bool):
+    """Run trace ``t`` on the arguments' Values: None if a guard fails, else the output."""
+    if not _same_inputs(t, values):
+        return None
     result = t.forward(*[v._data for v in values])
     if result is None:
         return None
@@ -920,11 +943,15 @@ class TracedFunction(CompiledFunction):
                 f"{self._name} was traced for other inputs (how many Values, which require grad, "
                 "which numbers, or grad mode differ); trace it again, or use engine.compile, which traces "
                 "each new structure")
+        if not _same_inputs(self._latest, values):
+            raise RuntimeError(
+                f"{self._name} reads a Value without receiving it, and this call passes it as an argument where "
+                "the traced call did not (or the other way round): the trace made them two inputs (or one). "
+                "Trace it again with these arguments, or use engine.compile, which traces each case")
         result = _run(self._latest, values, grad_on)
         if result is None:
             raise RuntimeError(f"a Value {self._name} reads (not an argument) changed requires_grad since it "
-                               "was traced, or an argument is (or no longer is) such a Value; trace it again, "
-                               "or use engine.compile, which traces again by itself")
+                               "was traced; trace it again, or use engine.compile, which traces again by itself")
         return result
 
 

@@ -927,18 +927,23 @@ def test_threads_calling_one_compiled_function_see_each_new_number():
     assert f.traces == 1
 
 
-@pytest.mark.parametrize("shape", ["long sum", "nested subtractions"])
+@pytest.mark.parametrize("shape", ["long sum", "nested subtractions", "an intermediate used 5,000 times"])
 def test_long_expressions_compile_even_from_deep_in_the_stack(shape):
-    """Values used once are written into one expression, but Python compiles an
-    expression recursively (and parses at most 200 nested parentheses): a sum of
-    5,000 terms, or ``w - (w - (w - ...))``, is cut into lines of at most 50 ops.
-    The call is made from near the recursion limit, which the compiler counts too."""
+    """Values used once are written into one expression, and so is the sum of an
+    intermediate's gradient contributions, but Python compiles an expression
+    recursively (and parses at most 200 nested parentheses): a sum of 5,000 terms,
+    ``w - (w - (w - ...))``, or the gradient of a value used 5,000 times, is cut into
+    lines of at most 50 ops.  The call is made from near the recursion limit, which
+    the compiler counts too."""
     import sys
-    ws = [Value(0.001 * k - 1.0, requires_grad=True) for k in range(5000 if shape == "long sum" else 1000)]
+    ws = [Value(0.001 * k - 1.0, requires_grad=True) for k in range(1000 if shape == "nested subtractions" else 5000)]
 
     def f(x):
         if shape == "long sum":
             return sum((w * x for w in ws), Value(0.0))
+        if shape == "an intermediate used 5,000 times":
+            h = (x * 1.5).tanh()
+            return sum((w * h for w in ws), Value(0.0))
         acc = x
         for w in ws:
             acc = w - acc
@@ -981,5 +986,5 @@ def test_passing_a_value_the_function_reads_anyway_is_one_input():
         arg.grad = w.grad = None
     assert f.traces == 2
     traced = engine.trace(f.__wrapped__, Value(2.0, requires_grad=True))
-    with pytest.raises(RuntimeError, match="an argument is"):
+    with pytest.raises(RuntimeError, match="passes it as an argument where the traced call did not"):
         traced(w)
