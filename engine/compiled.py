@@ -905,10 +905,8 @@ def _same_inputs(t: _Trace, values: list) -> bool:
         for v in values:
             if id(v) in ids:
                 return False
-    for k, v in t.aliases:
-        if values[k] is not v:
-            return False
-    return True
+    aliases = t.aliases
+    return not aliases or all(values[k] is v for k, v in aliases)
 
 
 def _run(t: _Trace, values: list, grad_on: bool):
