@@ -79,8 +79,10 @@ class CompiledFunctionBackward(Node):
     Its edges go to every Value the call read (arguments, then closed-over Values), in
     ``_edges``; ``_saved0`` holds the floats the forward saved; ``_trace`` is the trace
     whose generated backward runs on them.  No user code runs in it, so it needs no
-    extras and the fast walk takes it (``autograd._fast_walk``); the general walk runs
-    it through ``_run``, as it runs custom Functions.  ``_leaves`` is the trace's
+    extras and the fast walk takes it (``autograd._fast_walk``).  Both walks hand its
+    generated backward the running totals of its edges (``_add_to_totals``), except
+    when a post-hook on it wants one gradient per edge (``_run``, as for custom
+    Functions), and under anomaly mode or the player's observer.  ``_leaves`` is the trace's
     ``leaves``: the leaves that get its gradients, when they are all Values the trace
     closes over (a model's parameters, with the data as constants).
     """
@@ -88,6 +90,7 @@ class CompiledFunctionBackward(Node):
     __slots__ = ("_edges", "_trace", "_leaves")
     _custom = True  # edges in _edges, not in _input0/_input1
     _runs_user_code = False  # generated code: nothing in it can read a .grad mid-walk
+    _running_totals = True  # the walks pass the totals of its edges in (_add_to_totals)
 
     @property
     def _inputs(self) -> tuple:
@@ -102,16 +105,37 @@ class CompiledFunctionBackward(Node):
         return grads
 
     def _run(self, g, graph: bool, keep_graph: bool):
+        """One gradient per edge: the general walk's view when a hook on this node
+        wants one (the sum of the call's contributions to each edge)."""
+        saved = self._take_saved(g, graph, keep_graph)
+        if g is None:  # no gradient reached the output
+            return [None] * len(self._edges)
+        return self.vjp(g, saved)
+
+    def _add_to_totals(self, g, keep_graph: bool, total_of: Callable, set_total: Callable) -> None:
+        """Add this call's contributions to the running totals of its edges, one at a
+        time in the eager walk's order: ``total_of(edge)`` gives an edge's total so far
+        (None if nothing has arrived), ``set_total(edge, total)`` stores the new one."""
+        saved = self._take_saved(g, False, keep_graph)
+        if g is None:
+            return
+        t = self._trace
+        reached = [self._edges[k] for k in t.slots]
+        totals = [total_of(e) for e in reached]
+        totals = [-0.0 if x is None else x for x in totals]  # -0.0 + x is x, bit for bit
+        for e, total in zip(reached, t.backward(g, saved, totals)):
+            set_total(e, total)
+
+    def _take_saved(self, g, graph: bool, keep_graph: bool):
+        """The saved numbers, freed unless ``keep_graph`` (kept when no gradient came)."""
         if graph:
             raise RuntimeError(DOUBLE_BACKWARD_MESSAGE)
         saved = self._saved0
         if saved is _FREED:
             raise RuntimeError(FREED_MESSAGE)
-        if g is None:  # no gradient reached the output
-            return [None] * len(self._edges)
-        if not keep_graph:
+        if not keep_graph and g is not None:
             self._saved0 = _FREED
-        return self.vjp(g, saved)
+        return saved
 
 
 def _make_node(edges: tuple, t: _Trace, saved) -> CompiledFunctionBackward:

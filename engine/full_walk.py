@@ -175,7 +175,8 @@ def _walk(outputs: list, seeds: list, keep_graph: bool, graph: bool, targets: Op
                     _observed_step(n, g, buf, leaf_total, waiting, (graph, targets, accumulate, captured),
                                    keep_graph, anomaly, needed, lone_root, obs)
                     continue
-                grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root)
+                grads = _run_node(n, g, graph, keep_graph, anomaly, targets, needed, captured, lone_root,
+                                  totals=_Totals(buf, leaf_total) if n._running_totals else None)
                 if grads is None:
                     continue  # not on a path to the requested inputs
                 edges = n._inputs
@@ -302,11 +303,14 @@ def _flush_ready_leaves(nodes: list, failed_at: int, leaf_total: dict, *finish_a
 
 
 def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, needed, captured: dict,
-              lone_root=None, obs=None):
+              lone_root=None, obs=None, totals=None):
     """Run one node on the general path: hooks, capture for ``grad()``, custom
     Functions, create_graph, anomaly mode, a node that got no gradient, an observer.
     Returns its input gradients, or None if the node is not on a path to the
-    requested inputs."""
+    requested inputs.  A compiled call given ``totals`` adds its contributions to
+    the running totals of its edges itself, as on the fast walk, so that they are
+    the eager ones bit for bit, and returns no gradient for any edge; it cannot
+    when a post-hook on it wants one gradient per edge."""
     runs = needed is None or n in needed
     meta = n._extras
     if not runs:
@@ -327,6 +331,9 @@ def _run_node(n, g, graph: bool, keep_graph: bool, anomaly: bool, targets, neede
         captured[n] = g
     if anomaly:
         grads = _run_node_anomalous(n, g, graph, keep_graph)
+    elif totals is not None and not graph and not (meta is not None and meta.posthooks):
+        n._add_to_totals(g, keep_graph, totals.get, totals.set)
+        return (None,) * len(n._inputs)  # the totals are in; the caller counts the leaves down
     else:
         grads = _apply(n, g, graph, keep_graph)
     if saved and not keep_graph and not _trace.saved_numbers(n):  # (only when observed) now freed
@@ -440,6 +447,38 @@ def _apply(n, g, graph: bool, keep_graph: bool):
     if not keep_graph and s0 is not None:
         n._saved0 = _FREED
     return grads
+
+
+class _Totals:
+    """What has arrived at each edge so far, read and replaced by a compiled call
+    (``CompiledFunctionBackward._add_to_totals``)."""
+
+    __slots__ = ("buf", "leaf_total")
+
+    def __init__(self, buf: dict, leaf_total: dict):
+        self.buf = buf
+        self.leaf_total = leaf_total
+
+    def get(self, edge):
+        k = edge.__class__
+        if k is Value:
+            return self.leaf_total.get(edge)
+        if k is OutputNr:
+            slots = self.buf.get(edge.node)
+            return None if slots is None else slots[edge.nr]
+        return self.buf.get(edge)
+
+    def set(self, edge, total) -> None:
+        k = edge.__class__
+        if k is Value:
+            self.leaf_total[edge] = total
+        elif k is OutputNr:
+            slots = self.buf.get(edge.node)
+            if slots is None:
+                slots = self.buf[edge.node] = [None] * edge.node._n_outputs
+            slots[edge.nr] = total
+        else:
+            self.buf[edge] = total
 
 
 def _deliver(edge, g, buf: dict, leaf_total: dict) -> None:

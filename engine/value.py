@@ -124,6 +124,9 @@ class Node:
     #: would).  Hooks on the node count whatever this says; a compiled node's generated
     #: backward is the one node that runs no user code.
     _runs_user_code = True
+    #: Whether its backward takes the running totals of its edges and adds each
+    #: contribution to them (``_add_to_totals``): a compiled call, exact bit for bit.
+    _running_totals = False
     #: How many inputs (edges) a built-in op has: 1 (``_input1`` is None) or 2.
     _arity = 1
     #: Where each saved slot comes from: an input index, RESULT, or None (a number).

@@ -170,12 +170,14 @@ def test_several_calls_in_one_backward_match_eager_bit_for_bit(program, data):
     """Calls that add to the same leaves (the parameters, a shared argument), with
     eager terms in between: every leaf's total is the eager one bit for bit, which
     needs each contribution added to it one at a time in the walk's order (floating
-    addition is not associative).  backward() and grad() both."""
+    addition is not associative).  backward() and grad() both, on the fast walk and,
+    with a hook or retain_grad somewhere, on the general walk."""
     n_args, n_params, _ = program
     calls = data.draw(call_plans(n_args, n_params))
     param_numbers = data.draw(st.lists(st.one_of(ROUNDING, FLOATS), min_size=n_params, max_size=n_params))
     shared_number = data.draw(st.one_of(ROUNDING, FLOATS))
     use_grad = data.draw(st.booleans())
+    hook = data.draw(st.sampled_from([None, "leaf hook", "retain_grad on a call"]))
 
     def reusing(params, *args):
         """The program, plus every parameter times every argument: each leaf is read
@@ -201,9 +203,13 @@ def test_several_calls_in_one_backward_match_eager_bit_for_bit(program, data):
                     for j, (kind, n) in enumerate(zip(kinds, numbers))]
             leaves += [a for a in args if a.requires_grad and a is not shared and all(a is not p for p in params)]
             terms.append(fn(*args))
+            if hook == "retain_grad on a call" and terms[-1].requires_grad:
+                terms[-1].retain_grad()
             if eager_term:
                 terms.append(params[k % n_params] * 0.75)
         out = sum(terms[1:], terms[0])
+        if hook == "leaf hook":
+            shared.register_hook(lambda g: None)  # only looks: the general walk runs
         if not out.requires_grad:
             results.append(bits(out))
         elif use_grad:
@@ -988,3 +994,25 @@ def test_passing_a_value_the_function_reads_anyway_is_one_input():
     traced = engine.trace(f.__wrapped__, Value(2.0, requires_grad=True))
     with pytest.raises(RuntimeError, match="passes it as an argument where the traced call did not"):
         traced(w)
+
+
+def test_a_post_hook_on_a_compiled_node_sees_one_gradient_per_input_and_can_replace_them():
+    """A post-hook on the compiled node wants one gradient per input, so for that node
+    the walk hands over each input's sum of the call's contributions (as torch.compile's
+    single node does); what the hook returns is what the inputs get."""
+    x = Value(0.5, requires_grad=True)
+    w = Value(-1.5, requires_grad=True)
+    f = engine.compile(lambda x: (x * w).tanh() * x + x * w)
+    y = f(x)
+    seen = []
+
+    def post(grad_inputs, grad_outputs):
+        seen.append([g.item() for g in grad_inputs])
+        return tuple(g * 2.0 for g in grad_inputs)
+
+    y.grad_fn.register_hook(post)
+    y.backward()
+    gx, gw = engine.grad(f.__wrapped__(x), [x, w])
+    # the call's sums, one per edge (x is read three times: equal up to the order of the additions)
+    assert seen[0] == pytest.approx([gx.item(), gw.item()], rel=1e-14, abs=0.0) and len(seen) == 1
+    assert [x.grad.item(), w.grad.item()] == [2.0 * g for g in seen[0]]
