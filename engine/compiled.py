@@ -773,6 +773,10 @@ def _backward_source(rec: _Recorder, out: Tracer):
 # Calling: the cache, the key, the node
 # ---------------------------------------------------------------------------------
 
+class _CalledWhileTracing(Exception):
+    """An argument is a Tracer: another compiled function is tracing this call."""
+
+
 def _flatten(args) -> tuple:
     """The Values and numbers of ``args`` (lists and tuples opened, no recursion), and
     the key of their structure: which are Values (and which are the same Value), which
@@ -794,6 +798,8 @@ def _flatten(args) -> tuple:
             else:
                 n = _number(a)
                 if n is NotImplemented:
+                    if k is Tracer:
+                        raise _CalledWhileTracing
                     raise TypeError(
                         "a compiled function takes Values, numbers, and lists or tuples of them; "
                         f"got {type(a).__name__}")
@@ -852,7 +858,10 @@ class CompiledFunction:
             raise TypeError(f"compiled function {self._name} takes positional arguments only")
         if anomaly_mode.enabled:
             return self.__wrapped__(*args)  # anomaly mode wants real nodes to point at
-        values, key = _flatten(args)
+        try:
+            values, key = _flatten(args)
+        except _CalledWhileTracing:  # inside another compiled function's trace: its ops go into that trace
+            return self.__wrapped__(*args)
         grad_on = _all_threads.enabled or _grad_mode.enabled
         key = (key, grad_on)
         for t in self._cache.get(key, ()):
@@ -957,7 +966,10 @@ class TracedFunction(CompiledFunction):
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"traced function {self._name} takes positional arguments only")
-        values, key = _flatten(args)
+        try:
+            values, key = _flatten(args)
+        except _CalledWhileTracing:  # inside a compiled function's trace: its ops go into that trace
+            return self.__wrapped__(*args)
         grad_on = _all_threads.enabled or _grad_mode.enabled
         key = (key, grad_on)
         if key != self._key:

@@ -1016,3 +1016,33 @@ def test_a_post_hook_on_a_compiled_node_sees_one_gradient_per_input_and_can_repl
     # the call's sums, one per edge (x is read three times: equal up to the order of the additions)
     assert seen[0] == pytest.approx([gx.item(), gw.item()], rel=1e-14, abs=0.0) and len(seen) == 1
     assert [x.grad.item(), w.grad.item()] == [2.0 * g for g in seen[0]]
+
+
+def test_a_compiled_function_called_inside_another_is_traced_into_it():
+    """Called on the tracers of an outer compiled function, an inner compiled (or
+    traced) function runs its Python, so its operations and its guards go into the
+    outer trace, as torch.compile inlines a nested compiled function."""
+    w = Value(0.5, requires_grad=True)
+
+    def inner_fn(x):
+        return (x * w).tanh() if x > 0 else x * w
+
+    def triple(x):
+        return x * 3.0
+
+    inner = engine.compile(inner_fn)
+    traced = engine.trace(triple, Value(1.0, requires_grad=True))
+    outer = engine.compile(lambda x: inner(x) * 2 + traced(x))
+    for number in (1.5, -2.0, 0.25):
+        x = Value(number, requires_grad=True)
+        y = outer(x)
+        y.backward()
+        got = (y.item(), x.grad.item(), w.grad.item())
+        x.grad = w.grad = None
+        want = inner_fn(x) * 2 + triple(x)
+        want.backward()
+        assert got == (want.item(), x.grad.item(), w.grad.item())
+        w.grad = None
+    assert (outer.traces, inner.traces) == (2, 0)  # the inner branch is a guard of the outer trace
+    forward = outer.source.split("\n\n")[0]  # the latest trace: x <= 0, no tanh
+    assert "(i0 > 0)" in forward and "tanh" not in forward and "* 3.0" in forward, forward
