@@ -773,14 +773,11 @@ def _backward_source(rec: _Recorder, out: Tracer):
 # Calling: the cache, the key, the node
 # ---------------------------------------------------------------------------------
 
-class _CalledWhileTracing(Exception):
-    """An argument is a Tracer: another compiled function is tracing this call."""
-
-
-def _flatten(args) -> tuple:
+def _flatten(args, tracers: bool = True) -> Optional[tuple]:
     """The Values and numbers of ``args`` (lists and tuples opened, no recursion), and
     the key of their structure: which are Values (and which are the same Value), which
-    require grad, and the constants' values."""
+    require grad, and the constants' values.  None if an argument is a Tracer (and
+    ``tracers``): another compiled function is tracing this call."""
     flat, key, seen = [], [], {}
     stack = [iter(args)]
     while stack:
@@ -798,8 +795,8 @@ def _flatten(args) -> tuple:
             else:
                 n = _number(a)
                 if n is NotImplemented:
-                    if k is Tracer:
-                        raise _CalledWhileTracing
+                    if k is Tracer and tracers:
+                        return None
                     raise TypeError(
                         "a compiled function takes Values, numbers, and lists or tuples of them; "
                         f"got {type(a).__name__}")
@@ -858,10 +855,10 @@ class CompiledFunction:
             raise TypeError(f"compiled function {self._name} takes positional arguments only")
         if anomaly_mode.enabled:
             return self.__wrapped__(*args)  # anomaly mode wants real nodes to point at
-        try:
-            values, key = _flatten(args)
-        except _CalledWhileTracing:  # inside another compiled function's trace: its ops go into that trace
+        flat = _flatten(args)
+        if flat is None:  # inside another compiled function's trace: its ops go into that trace
             return self.__wrapped__(*args)
+        values, key = flat
         grad_on = _all_threads.enabled or _grad_mode.enabled
         key = (key, grad_on)
         for t in self._cache.get(key, ()):
@@ -966,10 +963,10 @@ class TracedFunction(CompiledFunction):
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"traced function {self._name} takes positional arguments only")
-        try:
-            values, key = _flatten(args)
-        except _CalledWhileTracing:  # inside a compiled function's trace: its ops go into that trace
+        flat = _flatten(args)
+        if flat is None:  # inside a compiled function's trace: its ops go into that trace
             return self.__wrapped__(*args)
+        values, key = flat
         grad_on = _all_threads.enabled or _grad_mode.enabled
         key = (key, grad_on)
         if key != self._key:
@@ -1024,7 +1021,9 @@ def trace(fn: Callable, *example_inputs: Any) -> TracedFunction:
     if not callable(fn):
         raise TypeError(f"engine.trace expects a function, got {type(fn).__name__}")
     traced = TracedFunction(fn)
-    values, key = _flatten(example_inputs)
+    flat = _flatten(example_inputs, tracers=False)
+    assert flat is not None  # (with tracers=False a Tracer is a TypeError)
+    values, key = flat
     traced._key = (key, _grad_mode.enabled)
     traced._trace(example_inputs, values)
     return traced
