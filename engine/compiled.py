@@ -774,10 +774,10 @@ def _backward_source(rec: _Recorder, out: Tracer):
 # ---------------------------------------------------------------------------------
 
 def _flatten(args, tracers: bool = True) -> Optional[tuple]:
-    """The Values and numbers of ``args`` (lists and tuples opened, no recursion), and
-    the key of their structure: which are Values (and which are the same Value), which
-    require grad, and the constants' values.  None if an argument is a Tracer (and
-    ``tracers``): another compiled function is tracing this call."""
+    """The Values of ``args`` (lists and tuples opened, no recursion), and the cache
+    key: the structure of the arguments (which are Values, and which the same Value;
+    which require grad; the numbers' values) and whether grad mode is on.  None if an
+    argument is a Tracer (and ``tracers``): another compiled function is tracing this call."""
     flat, key, seen = [], [], {}
     stack = [iter(args)]
     while stack:
@@ -806,7 +806,7 @@ def _flatten(args, tracers: bool = True) -> Optional[tuple]:
         else:
             stack.pop()
             key.append(")")
-    return flat, tuple(key)
+    return flat, (tuple(key), _all_threads.enabled or _grad_mode.enabled)
 
 
 class CompiledFunction:
@@ -859,8 +859,7 @@ class CompiledFunction:
         if flat is None:  # inside another compiled function's trace: its ops go into that trace
             return self.__wrapped__(*args)
         values, key = flat
-        grad_on = _all_threads.enabled or _grad_mode.enabled
-        key = (key, grad_on)
+        grad_on = key[1]
         for t in self._cache.get(key, ()):
             result = _run(t, values, grad_on)
             if result is not None:
@@ -967,8 +966,7 @@ class TracedFunction(CompiledFunction):
         if flat is None:  # inside a compiled function's trace: its ops go into that trace
             return self.__wrapped__(*args)
         values, key = flat
-        grad_on = _all_threads.enabled or _grad_mode.enabled
-        key = (key, grad_on)
+        grad_on = key[1]
         if key != self._key:
             raise ValueError(
                 f"{self._name} was traced for other inputs (how many Values, which require grad, "
@@ -1023,7 +1021,6 @@ def trace(fn: Callable, *example_inputs: Any) -> TracedFunction:
     traced = TracedFunction(fn)
     flat = _flatten(example_inputs, tracers=False)
     assert flat is not None  # (with tracers=False a Tracer is a TypeError)
-    values, key = flat
-    traced._key = (key, _grad_mode.enabled)
+    values, traced._key = flat
     traced._trace(example_inputs, values)
     return traced
