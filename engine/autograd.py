@@ -275,7 +275,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
     strays = False  # grad(): a leaf that is not an input was reached
     ran = [] if capture and free else None  # grad(): the nodes to free at the end
     # Compiled nodes whose gradients all go to leaves they close over (a model's
-    # parameters) add them to running totals kept in a tuple, ``open_totals``, from
+    # parameters) add them to running totals kept in a list, ``open_totals``, from
     # one such node to the next: ``open_leaves`` is the tuple of those leaves.  They go
     # back to ``leaf_total`` (``_close``) before anything else adds to a leaf.
     open_leaves = open_totals = None
@@ -382,7 +382,7 @@ def _fast_walk(outputs: list, seeds: list, free: bool, graph: bool = False, targ
                         if leaves is not None:
                             open_totals = [leaf_get(e, -0.0) for e in leaves]  # -0.0 + x is x
                     if leaves is not None:
-                        open_totals = n._trace.backward(g, s0, open_totals)
+                        n._trace.backward(g, s0, open_totals)  # adds to them in place
                     elif _deliver_many(n, g, s0, pending, heap, leaf_total, targets):
                         strays = True
                     if free:

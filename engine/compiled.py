@@ -100,7 +100,7 @@ class CompiledFunctionBackward(Node):
         """The generated backward on this call alone: one float gradient (or None) per edge."""
         t = self._trace
         grads = [None] * len(self._edges)
-        for k, total in zip(t.slots, t.backward(g, saved, t.zeros)):
+        for k, total in zip(t.slots, t.backward(g, saved, list(t.zeros))):
             grads[k] = total  # -0.0 + x is x, bit for bit: the running totals start at -0.0
         return grads
 
@@ -216,6 +216,7 @@ class _Recorder:
         self.guards = guards  # False for ``trace``: warn instead of guarding
         self.start_seq = start_seq
         self.inputs = []  # the Values read: one slot each, deduplicated by identity
+        self.input_vars = []  # their variables: i0, i1, ... (arguments), p[0], p[1], ... (captured)
         self.slot_of = {}  # id(Value) -> its Tracer
         self.arg_vars = set()  # the variables of the arguments
         self.aliased = {}  # variable -> an argument that the function also reads without receiving it
@@ -227,9 +228,11 @@ class _Recorder:
         self.warned = False
 
     # -- variables -----------------------------------------------------------------------
-    def input(self, v: Value, rg: bool) -> Tracer:
-        t = Tracer(self, f"i{len(self.inputs)}", v._data, rg)
+    def input(self, v: Value, rg: bool, var: Optional[str] = None) -> Tracer:
+        """An input of the trace: an argument ``i<k>``, or the ``var`` of a captured Value."""
+        t = Tracer(self, var or f"i{len(self.inputs)}", v._data, rg)
         self.inputs.append(v)
+        self.input_vars.append(t._var)
         self.rg[t._var] = rg
         return t
 
@@ -245,7 +248,9 @@ class _Recorder:
                     "a trace cannot replay that. Compute it outside the compiled function, or "
                     "pass the Values it needs as arguments."
                 )
-            t = self.slot_of[id(v)] = self.input(v, v._requires_grad)
+            # its number is read from p, the tuple of the captured Values' numbers
+            var = f"p[{len(self.inputs) - len(self.arg_vars)}]"
+            t = self.slot_of[id(v)] = self.input(v, v._requires_grad, var)
         elif t._var in self.arg_vars:  # f(w) for an f that reads w anyway: one input, on this condition
             self.aliased[t._var] = v
         return t
@@ -563,11 +568,11 @@ class _Trace:
     that ``p`` holds their current numbers (``_Captured``).
 
     ``backward`` takes the running totals of the inputs in ``slots`` (those that get a
-    gradient), as a tuple, adds the call's contributions to them one at a time, in
-    the order the eager walk adds them, and returns them.  ``leaves`` is the tuple of
-    those inputs when all of them are leaves the function closes over (a model's
-    parameters): the fast walk then keeps their totals in a tuple from one call to
-    the next (``autograd._fast_walk``)."""
+    gradient), as a list, adds the call's contributions to them one at a time, in
+    the order the eager walk adds them (``totals[k] = totals[k] + ...``, in place),
+    and returns the list.  ``leaves`` is the tuple of those inputs when all of them
+    are leaves the function closes over (a model's parameters): the fast walk then
+    keeps their totals in one list from one call to the next (``autograd._fast_walk``)."""
 
     __slots__ = ("n_args", "captured", "captured_edges", "forward", "backward", "source", "out_rg",
                  "slots", "zeros", "leaves", "fixed_edges", "captured_ids", "aliases")
@@ -592,24 +597,16 @@ class _Trace:
         edges = [self.captured_edges[k - n_args] if k >= n_args else None for k in self.slots]
         self.leaves = tuple(edges) if all(e.__class__ is Value for e in edges) else None
         head = [f"def forward({', '.join(f'i{k}' for k in range(n_args))}):"]
-        read = [f"i{n_args + k}" for k in range(len(captured))]  # the numbers of p0, p1, ...
         if captured:
             head += ["    if _version.number != _captured.seen and not _captured.refresh(): return None"
                      "  # guard: requires_grad as traced; p up to date",
-                     "    p = _captured.numbers",
-                     f"    {_targets(read)} = p  # the numbers of p0, p1, ...: Values read, not passed"]
-        saved_read = set(read).intersection(saved)  # the backward needs these: it gets all of p
-        saved = (["p"] if saved_read else []) + [name for name in saved if name not in saved_read]
+                     "    p = _captured.numbers  # p[0], p[1], ...: the numbers of p0, p1, ... (read, not passed)"]
         forward_source = "\n".join(head + [f"    {line}" for line in _forward_source(rec.lines, saved, out._var)]
                                    + [f"    return {out._var}, {_tuple(saved)}"])
-        totals = [f"g_i{k}" for k in self.slots]
-        body = ([f"{_targets(saved)} = saved"] if saved else []) \
-            + ([f"{_targets([name if name in saved_read else '_' for name in read])} = p"] if saved_read else []) \
-            + ([f"{_targets(totals)} = totals"] if totals else []) \
-            + backward_lines
+        body = ([f"{_targets(saved)} = saved"] if saved else []) + backward_lines
         backward_source = "\n".join(["def backward(g, saved, totals):"]
                                     + [f"    {line}" for line in _most_used_first(body, 3) + body]  # 3 arguments
-                                    + [f"    return {_tuple(totals)}"])
+                                    + ["    return totals"])
         self.source = forward_source + "\n\n" + backward_source + "\n"
         namespace = dict(_GLOBALS, **rec.consts)
         namespace.update((f"p{k}", v) for k, v in enumerate(captured))
@@ -630,7 +627,7 @@ class _Trace:
             result = self.forward(*numbers)
             if result is None:
                 return  # (a captured Value's requires_grad changed under us: the call will retrace)
-            self.backward(1.0, result[1], self.zeros)
+            self.backward(1.0, result[1], list(self.zeros))
 
 
 # How tightly each op's expression binds (Python's precedence), and how tightly an
@@ -713,21 +710,27 @@ def _targets(names: list) -> str:
 def _backward_source(rec: _Recorder, out: Tracer):
     """The backward's lines (nodes newest first), the forward variables it reads, and
     the inputs that get a gradient.  An input's gradient is a running total,
-    ``g_i<k>``, that each contribution is added to as the eager walk adds it to the
+    ``totals[k]``, that each contribution is added to as the eager walk adds it to the
     leaf's total (or to the input node's incoming gradient): one at a time, in the
     walk's order.  An intermediate's contributions are summed as its node sums them,
     left to right in the order they arrive, in one expression written when its node's
-    turn comes: ``g_v4 = g_v9 * i7 + g_v8 * i5`` (up to ``_MAX_DEPTH`` terms per line)."""
-    lines = []
+    turn comes: ``g_v4 = g_v9 * i0 + g_v8 * p[5]`` (up to ``_MAX_DEPTH`` terms per line).
+
+    The totals are items of a list, not local names, and a captured Value's number is
+    ``p[j]`` where it is used: an MLP's backward would otherwise have some 700 local
+    names, and CPython spends an extra instruction (EXTENDED_ARG) on every load and
+    store of a name numbered above 255.  With about 100, every name is below it."""
+    lines: list = []  # source lines, and (input number, contribution) for an input
     sums = {}  # intermediate var -> (its gradient so far, as one sum not yet written; how many terms)
-    is_input = set(f"i{k}" for k in range(len(rec.inputs)))
-    reached = set()  # the inputs that get a contribution
+    input_number = {var: k for k, var in enumerate(rec.input_vars)}
+    reached = set()  # the numbers of the inputs that get a contribution
     used = set()
 
     def contribute(target: str, expr: str) -> None:
-        if target in is_input:
-            reached.add(target)
-            lines.append(f"g_{target} += {expr}")
+        k = input_number.get(target)
+        if k is not None:
+            reached.add(k)
+            lines.append((k, expr))  # written below, once the totals' order is known
             return
         so_far = sums.get(target)
         if so_far is None:
@@ -762,10 +765,15 @@ def _backward_source(rec: _Recorder, out: Tracer):
                 continue
             for placeholder, name in (("{a}", a), ("{b}", b if b_is_var else None), ("{z}", var)):
                 if name is not None and placeholder in template:
-                    used.add(name)
+                    used.add("p" if name.startswith("p[") else name)
             contribute(target, template.format(**names))
-    slots = [k for k in range(len(rec.inputs)) if f"i{k}" in reached]
-    order = [f"i{k}" for k in range(len(rec.inputs))] + [f"v{k}" for k in range(rec.n)]
+    slots = sorted(reached)
+    total = {k: f"totals[{s}]" for s, k in enumerate(slots)}
+    # ``total + expr`` as ``g += expr`` adds: every template's expression is a product,
+    # a call, a negation or parenthesized, so it needs no parentheses after ``+``
+    lines = [line if line.__class__ is str else f"{total[line[0]]} = {total[line[0]]} + {line[1]}"
+             for line in lines]
+    order = ["p"] + [var for var in rec.input_vars if var[0] == "i"] + [f"v{k}" for k in range(rec.n)]
     return lines, [v for v in order if v in used], slots
 
 

@@ -11,6 +11,7 @@ the same program run eagerly, and the MLP gradient against torch.
 
 from __future__ import annotations
 
+import dis
 import inspect
 import math
 import random
@@ -21,7 +22,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import engine
-from engine import Value, ops as ops_module
+from engine import Value, compiled, ops as ops_module
 from engine.value import Node
 from engine.compiled import MAX_TRACES, CompiledFunctionBackward, TracerWarning, _BACKWARD
 from engine.nn import MLP
@@ -712,21 +713,45 @@ def test_values_the_backward_saves_or_reads_twice_keep_their_own_line():
     assert "    v0 = tanh(i0)" in saved.source.split("\n\n")[0].splitlines()  # tanh's backward reads its result
 
 
-def test_a_big_backward_numbers_its_most_used_names_first():
-    """CPython spends an extra instruction on every load and store of a local whose
-    number is above 255: in an MLP's backward (hundreds of locals) the names read most
-    often must be numbered first."""
+def _extended_args(code) -> int:
+    return sum(i.opname == "EXTENDED_ARG" for i in dis.get_instructions(code))
+
+
+def test_an_mlp_backward_keeps_its_local_names_below_256():
+    """CPython spends an extra instruction (EXTENDED_ARG) on every load and store of a
+    local numbered above 255.  An MLP's backward reads its 337 running totals from a
+    list and its parameters' numbers from p, so its locals stay below 256."""
     model, _ = mlp_setup()
     loss = engine.compile(lambda x0, x1, y: (1 + -y * model([x0, x1])).relu())
     loss(Value(0.5), Value(-0.25), 1)
-    backward = loss._latest.backward.__code__
+    for fn in (loss._latest.forward, loss._latest.backward):
+        assert fn.__code__.co_nlocals < 256
+        assert not [i for i in dis.get_instructions(fn) if i.opname.endswith("_FAST") and i.arg > 255]
+
+
+def test_a_big_backward_numbers_its_most_used_names_first():
+    """A backward with more than 256 local names (here one per argument) numbers the
+    names it reads most often first, so that they need no EXTENDED_ARG."""
+    many = engine.compile(lambda *xs: sum(x * (xs[0] * xs[1]).tanh() for x in xs))
+    many(*[Value(k / 300, requires_grad=True) for k in range(300)])
+    backward = many._latest.backward.__code__
     assert backward.co_nlocals > 256
-    body = loss.source.split("\n\ndef backward")[1]
+    body = many.source.split("\n\ndef backward")[1]
     counts = {name: body.count(name + " ") + body.count(name + "\n") + body.count(name + ",")
               for name in backward.co_varnames}
     threshold = sorted(counts.values(), reverse=True)[200]
     late = [n for n in backward.co_varnames[256:] if counts[n] > threshold]
     assert not late, late
+    hot = max(counts, key=counts.get)
+    assert backward.co_varnames.index(hot) < 256, hot
+    without = engine.compile(lambda *xs: sum(x * (xs[0] * xs[1]).tanh() for x in xs))
+    saved_first_used = compiled._most_used_first
+    try:
+        compiled._most_used_first = lambda body, n_args: []
+        without(*[Value(k / 300, requires_grad=True) for k in range(300)])
+    finally:
+        compiled._most_used_first = saved_first_used
+    assert _extended_args(backward) < _extended_args(without._latest.backward.__code__)
     small = engine.compile(lambda a: a.tanh() * 2)
     small(Value(1.0, requires_grad=True))
     assert "if 0:" not in small.source  # only where there are more than 256 names
