@@ -785,23 +785,24 @@ def _flatten(args, tracers: bool = True) -> Optional[tuple]:
     """The Values of ``args`` (lists and tuples opened, no recursion), and the cache
     key: the structure of the arguments (which are Values, and which the same Value;
     which require grad; the numbers' values) and whether grad mode is on.  None if an
-    argument is a Tracer (and ``tracers``): another compiled function is tracing this call."""
-    flat, key, seen = [], [], {}
+    argument is a Tracer (and ``tracers``): another compiled function is tracing this call.
+
+    A Value's entry in the key is its ``requires_grad``; when a Value is passed twice
+    (rare: one set of ids tells), each entry also says which of the Values it is."""
+    flat, key = [], []
     stack = [iter(args)]
     while stack:
         for a in stack[-1]:
             k = a.__class__
             if k is Value:
-                slot = seen.setdefault(id(a), len(seen))
-                key.append(slot if a._requires_grad else ~slot)
-                if len(seen) > len(flat):
-                    flat.append(a)
+                flat.append(a)
+                key.append(a._requires_grad)
             elif k is list or k is tuple:
                 key.append("(" if k is tuple else "[")
                 stack.append(iter(a))
                 break
             else:
-                n = _number(a)
+                n = a if k is float or k is int else _number(a)
                 if n is NotImplemented:
                     if k is Tracer and tracers:
                         return None
@@ -814,7 +815,20 @@ def _flatten(args, tracers: bool = True) -> Optional[tuple]:
         else:
             stack.pop()
             key.append(")")
+    if len(flat) > 1 and len(set(map(id, flat))) < len(flat):
+        flat, key = _same_value_twice(flat, key)
     return flat, (tuple(key), _all_threads.enabled or _grad_mode.enabled)
+
+
+def _same_value_twice(flat: list, key: list):
+    """``_flatten``'s result when a Value is passed more than once: each Value once, in
+    the order first met, and each Value's entry in the key ``(its number among them,
+    requires_grad)`` (a tuple, never equal to a bool or to a number's entry)."""
+    slots: dict = {}
+    values = iter(flat)
+    numbered = [(slots.setdefault(id(next(values)), len(slots)), entry) if entry.__class__ is bool else entry
+                for entry in key]
+    return list({id(v): v for v in flat}.values()), numbered
 
 
 class CompiledFunction:

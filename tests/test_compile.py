@@ -434,6 +434,22 @@ def test_an_argument_passed_twice_is_one_input():
 # Guards, retracing, the cache
 # ---------------------------------------------------------------------------------
 
+def test_the_same_value_passed_twice_is_a_case_of_its_own():
+    """f(x, x) makes one input where f(x, y) makes two: the cache key tells them apart,
+    at any depth, and f(y, y) replays f(x, x)'s trace."""
+    f = engine.compile(lambda a, b: a * b + a)
+    x, y = Value(2.0, requires_grad=True), Value(3.0, requires_grad=True)
+    assert f(x, y).item() == 8.0 and f.traces == 1
+    assert f(x, x).item() == 6.0 and f.traces == 2
+    assert f(y, y).item() == 12.0 and f(y, x).item() == 9.0 and f.traces == 2
+    c = Value(5.0)  # no grad: its own case once more, passed twice or not
+    assert f(c, c).item() == 30.0 and f(c, Value(5.0)).item() == 30.0 and f.traces == 4
+    g = engine.compile(lambda xs, t: xs[0] * t[0] + xs[1] * t[1])
+    assert g([x, y], (x, 1)).item() == 7.0 and g.traces == 1
+    assert g([x, y], (y, 1)).item() == 9.0 and g.traces == 2
+    assert g([y, x], (y, 1)).item() == 11.0 and g.traces == 2
+    assert len(g([x, y], (y, 1)).grad_fn.next_functions) == 2
+
 def test_a_branch_on_a_value_is_guarded_and_the_other_branch_retraced():
     calls = []
 
