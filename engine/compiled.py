@@ -678,7 +678,7 @@ def _forward_source(lines: list, saved: list, out: str) -> list:
     return result
 
 
-_NAME = re.compile(r"\b(?:(?:g_)?[iv]\d+|_)\b")  # a number or gradient, or _ (a number not needed)
+_NAME = re.compile(r"\b(?:[iv]|g_v)\d+\b")  # a number (i<k>, v<k>) or a gradient (g_v<k>)
 
 
 def _most_used_first(body: list, n_args: int) -> list:
