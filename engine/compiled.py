@@ -121,8 +121,7 @@ class CompiledFunctionBackward(Node):
             return
         t = self._trace
         reached = [self._edges[k] for k in t.slots]
-        totals = [total_of(e) for e in reached]
-        totals = [-0.0 if x is None else x for x in totals]  # -0.0 + x is x, bit for bit
+        totals = [-0.0 if x is None else x for x in map(total_of, reached)]  # -0.0 + x is x, bit for bit
         for e, total in zip(reached, t.backward(g, saved, totals)):
             set_total(e, total)
 
